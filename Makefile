@@ -1,0 +1,59 @@
+# gameday: `make drill` and `make test` are all a fresh machine needs.
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help install lint fmt typecheck test unit integration drill bench up down status lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: ## install everything gameday needs (idempotent; quick when done)
+	@bash infra/setup.sh
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install ## format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint ## the whole suite: unit tests, then integration tests against the real stack
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: install ## unit tests only
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+integration: install ## integration tests only (start and stop their own stack)
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+up: install ## start the local stack
+	$(BIN)/gameday up
+
+down: ## stop the local stack
+	$(BIN)/gameday down
+
+status: ## show the local stack's health
+	$(BIN)/gameday status
+
+drill: install ## start the stack and run the default game-day suite
+	$(BIN)/gameday up
+	$(BIN)/gameday status
+	@echo "make drill: the stack is up; the game-day drill suite is not implemented yet" >&2
+	@exit 1
+
+bench: install ## benchmarks; writes docs/benchmarks.md
+	$(BIN)/python -m tests.bench.cold_start --write docs/benchmarks.md
+
+lock: ## re-pin the whole dependency tree into infra/constraints.txt
+	rm -rf /tmp/gameday-lock && python3 -m venv /tmp/gameday-lock
+	/tmp/gameday-lock/bin/pip install -q -e '.[dev]'
+	{ echo "# The whole dependency tree, pinned: pip install -c infra/constraints.txt -e '.[dev]'"; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  /tmp/gameday-lock/bin/pip freeze --exclude-editable; } > infra/constraints.txt
+
+clean: down ## stop the stack and remove the virtualenv
+	rm -rf $(VENV)

@@ -1,0 +1,114 @@
+"""The `gameday` command line.
+
+Exit codes: 0 success, 1 the stack or a check failed, 2 bad input or a missing prerequisite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from pipeline.deploy import ComponentFailed, DeployError, LocalDeployment, StackStatus, ToolMissing
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gameday",
+        description="Game-day drills, SLOs and observability for a live-score push pipeline.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the stack and wait until every component is healthy")
+    up.add_argument(
+        "--target",
+        choices=["local", "compose"],
+        default="local",
+        help="where to run it (default: local processes)",
+    )
+    up.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="leave what started running when a component fails, to debug it",
+    )
+
+    sub.add_parser("down", help="stop every process the stack started")
+
+    status = sub.add_parser("status", help="health of every component and the endpoints")
+    status.add_argument("--json", action="store_true", help="print the DESIGN.md JSON document")
+    return parser
+
+
+def _progress(name: str, what: str) -> None:
+    print(f"  {name:<14} {what}", file=sys.stderr, flush=True)
+
+
+def _print_status(status: StackStatus) -> None:
+    width = max((len(name) for name in status.services), default=8)
+    for name, s in status.services.items():
+        mark = "healthy" if s.healthy else f"UNHEALTHY: {s.detail}"
+        print(f"{name:<{width}}  pid {s.pid or '-':<8}  {s.url:<28}  {mark}")
+    print(f"stack: {'healthy' if status.healthy else 'NOT healthy'} ({status.target})")
+
+
+async def _up(args: argparse.Namespace) -> int:
+    if args.target != "local":
+        print(
+            "gameday up: --target compose is not available yet; use --target local", file=sys.stderr
+        )
+        return EXIT_BAD_INPUT
+    deployment = LocalDeployment(keep_on_failure=args.keep_on_failure)
+    print(f"gameday up: starting the local stack in {deployment.run_dir}", file=sys.stderr)
+    status = await deployment.up(progress=_progress)
+    _print_status(status)
+    return EXIT_OK if status.healthy else EXIT_FAILED
+
+
+async def _down(_args: argparse.Namespace) -> int:
+    deployment = LocalDeployment()
+    stubborn = await deployment.down()
+    for name in stubborn:
+        print(f"gameday down: {name} ignored SIGTERM and was killed", file=sys.stderr)
+    print(f"gameday down: stopped; logs kept in {deployment.run_dir / 'logs'}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _status(args: argparse.Namespace) -> int:
+    deployment = LocalDeployment()
+    status = await deployment.status()
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    elif not status.services:
+        print(f"no stack in {deployment.run_dir}: `gameday up` starts one")
+    else:
+        _print_status(status)
+    return EXIT_OK if status.healthy else EXIT_FAILED
+
+
+COMMANDS = {"up": _up, "down": _down, "status": _status}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return asyncio.run(COMMANDS[args.command](args))
+    except ToolMissing as exc:
+        print(f"gameday {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ComponentFailed as exc:
+        print(f"gameday {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (DeployError, ValueError) as exc:
+        print(f"gameday {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"gameday {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Grafana dashboards generated with grafanalib from the metrics catalog and the SLOs."""
+
+__all__: list[str] = []

@@ -1,0 +1,26 @@
+"""Names the whole system agrees on: regions, the Redis master name, the Kafka topic, links."""
+
+from __future__ import annotations
+
+from typing import Final
+
+REGIONS: Final = ("us-east", "eu-west", "ap-southeast")
+"""The regions an SSE edge serves fans in."""
+
+REDIS_MASTER_NAME: Final = "scores"
+"""The name Sentinel monitors the score-state Redis under."""
+
+REDIS_NODES: Final = ("redis-a", "redis-b")
+"""The Redis servers. Roles move on failover, so they are named by letter, not by role."""
+
+SENTINELS: Final = ("sentinel-1", "sentinel-2", "sentinel-3")
+
+SCORE_TOPIC: Final = "match-events"
+"""The Kafka topic holding every accepted match event, keyed by match_id."""
+
+SCORE_TOPIC_PARTITIONS: Final = 3
+
+
+def redis_link(region: str, node: str) -> str:
+    """The Toxiproxy link an edge in `region` uses to reach Redis server `node`."""
+    return f"{region}.{node}"

@@ -46,7 +46,7 @@ drill: install ## start the stack and run the default game-day suite
 	@exit 1
 
 bench: install ## benchmarks; writes docs/benchmarks.md
-	$(BIN)/python -m tests.bench.cold_start --write docs/benchmarks.md
+	$(BIN)/gameday bench cold-start --runs 5 --write docs/benchmarks.md
 
 lock: ## re-pin the whole dependency tree into infra/constraints.txt
 	rm -rf /tmp/gameday-lock && python3 -m venv /tmp/gameday-lock

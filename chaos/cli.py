@@ -10,8 +10,16 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from pipeline.deploy import ComponentFailed, DeployError, LocalDeployment, StackStatus, ToolMissing
+from pipeline.deploy import (
+    ComponentFailed,
+    DeployError,
+    LocalDeployment,
+    StackStatus,
+    ToolMissing,
+    Tools,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -40,7 +48,28 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="health of every component and the endpoints")
     status.add_argument("--json", action="store_true", help="print the DESIGN.md JSON document")
+
+    bench = sub.add_parser("bench", help="benchmarks; results into docs/benchmarks.md")
+    bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    cold = bench_sub.add_parser("cold-start", help="time from `gameday up` to a healthy stack")
+    cold.add_argument("--runs", type=_positive_int, default=5, help="repetitions (default 5)")
+    cold.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="replace the cold-start section of this Markdown file",
+    )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _progress(name: str, what: str) -> None:
@@ -89,7 +118,26 @@ async def _status(args: argparse.Namespace) -> int:
     return EXIT_OK if status.healthy else EXIT_FAILED
 
 
-COMMANDS = {"up": _up, "down": _down, "status": _status}
+async def _bench(args: argparse.Namespace) -> int:
+    from loadtests.bench import coldstart, machine_description, write_section
+
+    def on_run(i: int, result: coldstart.ColdStart) -> None:
+        print(f"  run {i + 1}/{args.runs}: healthy in {result.total_s:.2f}s", file=sys.stderr)
+
+    print(f"gameday bench cold-start: {args.runs} runs", file=sys.stderr)
+    results = await asyncio.to_thread(coldstart.measure_cold_start, args.runs, on_run)
+    command = f"gameday bench cold-start --runs {args.runs}"
+    text = coldstart.markdown(
+        results, command=command, machine=machine_description(), tools=Tools.load()
+    )
+    print(text)
+    if args.write:
+        write_section(args.write, "cold-start", text)
+        print(f"gameday bench: wrote the cold-start section of {args.write}", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"up": _up, "down": _down, "status": _status, "bench": _bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,9 @@
+"""Benchmarks behind `gameday bench` and `make bench`.
+
+Each benchmark writes its own section of docs/benchmarks.md.
+"""
+
+from loadtests.bench.coldstart import ColdStart, measure_cold_start
+from loadtests.bench.report import machine_description, write_section
+
+__all__ = ["ColdStart", "machine_description", "measure_cold_start", "write_section"]

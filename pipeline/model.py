@@ -1,0 +1,347 @@
+"""Match events, score state and `fold()`: the pipeline's meaning, pure and without I/O.
+
+A match's state is the fold of its events in `seq` order, starting from `ScoreState.new()`.
+Every service that holds a score (the scorekeeper, the reconciler, the delivery checker,
+the fans' page) agrees with `fold()` or is wrong.
+
+Rules (DESIGN.md):
+- goal, own_goal, penalty_goal: `team` is the team whose score goes up; the goal counts
+  at once and stays provisional until a goal_confirmed names it (`ref_event_id`);
+- goal_overturned naming a goal removes it from the score; var_review naming a goal sets
+  it under review until it is confirmed or overturned;
+- kickoff makes the match live (also after half_time); half_time pauses it; full_time
+  ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal, cast, get_args
+
+EventType = Literal[
+    "kickoff",
+    "goal",
+    "own_goal",
+    "penalty_goal",
+    "yellow_card",
+    "red_card",
+    "substitution",
+    "var_review",
+    "goal_confirmed",
+    "goal_overturned",
+    "half_time",
+    "full_time",
+]
+EVENT_TYPES: Final = frozenset(get_args(EventType))
+SCORING: Final = frozenset({"goal", "own_goal", "penalty_goal"})
+NEEDS_TEAM: Final = SCORING | {"yellow_card", "red_card", "substitution"}
+NEEDS_REF: Final = frozenset({"goal_confirmed", "goal_overturned"})
+
+Status = Literal["scheduled", "live", "half_time", "full_time"]
+
+MATCH_ID: Final = re.compile(r"^([a-z0-9]{2,8})-([a-z0-9]{2,8})$")
+"""A match is named by its teams' codes, home first: `gha-pan` is GHA (home) v PAN."""
+
+MAX_PACKET_BYTES: Final = 16 * 1024
+MAX_TEXT: Final = 200
+MAX_FUTURE: Final = timedelta(minutes=5)
+FIELDS: Final = (
+    "event_id",
+    "match_id",
+    "seq",
+    "type",
+    "team",
+    "player",
+    "minute",
+    "occurred_at",
+    "ref_event_id",
+)
+
+
+class InvalidEvent(ValueError):
+    """A packet that is not a valid match event. `reason` is a short label for metrics."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def teams_of(match_id: str) -> tuple[str, str]:
+    """(home, away) team codes of a match id, e.g. ('GHA', 'PAN') for 'gha-pan'."""
+    found = MATCH_ID.match(match_id)
+    if found is None:
+        raise InvalidEvent("bad_match_id", f"match_id {match_id!r} is not HOME-AWAY team codes")
+    return found.group(1).upper(), found.group(2).upper()
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 timestamp with a timezone, as an aware UTC datetime."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no timezone")
+    return moment.astimezone(UTC)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MatchEvent:
+    event_id: str
+    match_id: str
+    seq: int
+    type: EventType
+    occurred_at: str
+    team: str | None = None
+    player: str | None = None
+    minute: int | None = None
+    ref_event_id: str | None = None
+
+    @classmethod
+    def parse(
+        cls, packet: bytes | str | Mapping[str, Any], *, now: datetime | None = None
+    ) -> MatchEvent:
+        """Validate one vendor packet. Raises InvalidEvent naming what is wrong."""
+        raw = _decode(packet)
+        unknown = sorted(set(raw) - set(FIELDS))
+        if unknown:
+            raise InvalidEvent("unknown_field", f"unknown field(s): {', '.join(unknown)}")
+        for name in ("event_id", "match_id", "seq", "type", "occurred_at"):
+            if raw.get(name) is None:
+                raise InvalidEvent("missing_field", f"{name} is missing")
+        event_id = _required(raw, "event_id")
+        match_id = _required(raw, "match_id")
+        home, away = teams_of(match_id)
+        seq = raw["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**53:
+            raise InvalidEvent("bad_seq", f"seq must be a positive integer, got {seq!r}")
+        kind = raw["type"]
+        if kind not in EVENT_TYPES:
+            raise InvalidEvent("unknown_type", f"type {kind!r} is not one of {sorted(EVENT_TYPES)}")
+        occurred_at = _required(raw, "occurred_at")
+        try:
+            moment = parse_time(occurred_at)
+        except ValueError:
+            raise InvalidEvent(
+                "bad_timestamp", f"occurred_at {occurred_at!r} is not RFC 3339 with a zone"
+            ) from None
+        if moment > (now or datetime.now(UTC)) + MAX_FUTURE:
+            raise InvalidEvent("future_timestamp", f"occurred_at {occurred_at} is in the future")
+        team = _text(raw, "team")
+        if kind in NEEDS_TEAM and team is None:
+            raise InvalidEvent("missing_field", f"a {kind} needs a team")
+        if team is not None and team not in (home, away):
+            raise InvalidEvent("unknown_team", f"team {team!r} does not play in {match_id}")
+        minute = raw.get("minute")
+        if minute is not None and (
+            not isinstance(minute, int) or isinstance(minute, bool) or not 0 <= minute <= 200
+        ):
+            raise InvalidEvent("bad_minute", f"minute must be an integer 0-200, got {minute!r}")
+        ref = _text(raw, "ref_event_id")
+        if kind in NEEDS_REF and ref is None:
+            raise InvalidEvent("missing_field", f"a {kind} needs ref_event_id")
+        return cls(
+            event_id=event_id,
+            match_id=match_id,
+            seq=seq,
+            type=cast(EventType, kind),
+            occurred_at=format_time(moment),
+            team=team,
+            player=_text(raw, "player"),
+            minute=minute,
+            ref_event_id=ref,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _decode(packet: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(packet, Mapping):
+        return packet
+    if isinstance(packet, str):
+        packet = packet.encode()
+    if len(packet) > MAX_PACKET_BYTES:
+        raise InvalidEvent("oversized", f"packet of {len(packet)} bytes exceeds {MAX_PACKET_BYTES}")
+    try:
+        text = packet.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEvent("bad_utf8", "packet is not valid UTF-8") from None
+    try:
+        raw = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidEvent("too_deep", "packet nests too deeply") from None
+    except ValueError as exc:
+        raise InvalidEvent("not_json", f"packet is not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise InvalidEvent("not_object", f"packet is a JSON {type(raw).__name__}, not an object")
+    return raw
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _required(raw: Mapping[str, Any], name: str) -> str:
+    value = _text(raw, name, required=True)
+    if value is None:
+        raise InvalidEvent("missing_field", f"{name} is missing")
+    return value
+
+
+def _text(raw: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidEvent("wrong_type", f"{name} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_TEXT:
+        raise InvalidEvent("oversized", f"{name} is longer than {MAX_TEXT} characters")
+    if any(ord(c) < 32 for c in value):
+        raise InvalidEvent("wrong_type", f"{name} contains control characters")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    event_id: str
+    team: str
+    player: str | None
+    minute: int | None
+    provisional: bool = True
+    under_review: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreState:
+    match_id: str
+    home: str
+    away: str
+    seq: int = 0
+    status: Status = "scheduled"
+    minute: int | None = None
+    goals: tuple[Goal, ...] = ()
+    kickoff_at: str | None = None
+    last_event: MatchEvent | None = None
+
+    @classmethod
+    def new(cls, match_id: str) -> ScoreState:
+        home, away = teams_of(match_id)
+        return cls(match_id=match_id, home=home, away=away)
+
+    @property
+    def score(self) -> dict[str, int]:
+        counts = {self.home: 0, self.away: 0}
+        for goal in self.goals:
+            counts[goal.team] += 1
+        return counts
+
+    @property
+    def provisional(self) -> bool:
+        return any(goal.provisional for goal in self.goals)
+
+    @property
+    def under_review(self) -> bool:
+        return any(goal.under_review for goal in self.goals)
+
+    def apply(self, event: MatchEvent) -> ScoreState:
+        """The state after `event`. The caller guarantees `event.seq == self.seq + 1`."""
+        if event.match_id != self.match_id:
+            raise ValueError(f"event for {event.match_id} applied to {self.match_id}")
+        goals, status, kickoff_at = self.goals, self.status, self.kickoff_at
+        kind = event.type
+        if kind in SCORING and event.team is not None:
+            goals = (*goals, Goal(event.event_id, event.team, event.player, event.minute))
+        elif kind == "var_review":
+            goals = _update(goals, event.ref_event_id, under_review=True)
+        elif kind == "goal_confirmed":
+            goals = _update(goals, event.ref_event_id, provisional=False, under_review=False)
+        elif kind == "goal_overturned":
+            goals = tuple(g for g in goals if g.event_id != event.ref_event_id)
+        elif kind == "kickoff":
+            status = "live" if status != "full_time" else status
+            kickoff_at = kickoff_at or event.occurred_at
+        elif kind == "half_time" and status == "live":
+            status = "half_time"
+        elif kind == "full_time":
+            status = "full_time"
+        minute = event.minute if event.minute is not None else self.minute
+        return replace(
+            self,
+            seq=event.seq,
+            status=status,
+            minute=minute,
+            goals=goals,
+            kickoff_at=kickoff_at,
+            last_event=event,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as fans receive it, less the delivery fields the pipeline adds."""
+        return {
+            "match_id": self.match_id,
+            "seq": self.seq,
+            "home": self.home,
+            "away": self.away,
+            "score": self.score,
+            "minute": self.minute,
+            "status": self.status,
+            "provisional": self.provisional,
+            "under_review": self.under_review,
+            "kickoff_at": self.kickoff_at,
+            "goals": [
+                {
+                    "event_id": g.event_id,
+                    "team": g.team,
+                    "player": g.player,
+                    "minute": g.minute,
+                    "provisional": g.provisional,
+                    "under_review": g.under_review,
+                }
+                for g in self.goals
+            ],
+            "event": self.last_event.to_json() if self.last_event else None,
+            "occurred_at": self.last_event.occurred_at if self.last_event else None,
+        }
+
+
+def _update(
+    goals: tuple[Goal, ...], ref: str | None, *, under_review: bool, provisional: bool | None = None
+) -> tuple[Goal, ...]:
+    """Mark the goal `ref` names; `provisional=None` leaves that flag as it was."""
+    return tuple(
+        replace(
+            g,
+            under_review=under_review,
+            provisional=g.provisional if provisional is None else provisional,
+        )
+        if g.event_id == ref
+        else g
+        for g in goals
+    )
+
+
+def fold(events: Iterable[MatchEvent], match_id: str) -> ScoreState:
+    """The state of `match_id` after its events, taken in seq order, each seq once.
+
+    Duplicates of a seq beyond the first are ignored, as the pipeline ignores them.
+    Gaps are not allowed: fold() is the meaning of a complete history.
+    """
+    state = ScoreState.new(match_id)
+    seen: set[int] = set()
+    for event in sorted((e for e in events if e.match_id == match_id), key=lambda e: e.seq):
+        if event.seq in seen:
+            continue
+        seen.add(event.seq)
+        if event.seq != state.seq + 1:
+            raise ValueError(f"{match_id}: seq {state.seq + 1} is missing before {event.seq}")
+        state = state.apply(event)
+    return state

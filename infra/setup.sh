@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything gameday needs on this machine, idempotently, with pinned versions:
-#   - Debian packages: redis-server, redis-sentinel, prometheus (+ promtool), prometheus-alertmanager
+#   - Debian packages: redis-server, redis-sentinel, prometheus (+ promtool), prometheus-alertmanager,
+#     chromium (the scoreboard page is tested in a real browser)
 #   - the Apache Kafka broker and its runtime jars, from Maven Central (infra/pom.xml)
 #   - the Toxiproxy server, built by `go install` from the Go module proxy
 #   - .venv/ with gameday installed (editable) and the dev tools, pinned by infra/constraints.txt
@@ -24,6 +25,7 @@ declare -A need=(
   [prometheus]=prometheus [promtool]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
   [java]=default-jre-headless [mvn]=maven
+  [chromium]=chromium
 )
 missing=()
 for bin in "${!need[@]}"; do
@@ -107,7 +109,8 @@ cat >"$cache/tools.json.tmp" <<JSON
   "prometheus": "$(command -v prometheus)",
   "promtool": "$(command -v promtool)",
   "alertmanager_version": "$am_v",
-  "alertmanager": "$(command -v prometheus-alertmanager)"
+  "alertmanager": "$(command -v prometheus-alertmanager)",
+  "chromium": "$(command -v chromium)"
 }
 JSON
 mv "$cache/tools.json.tmp" "$cache/tools.json"

@@ -26,6 +26,7 @@ class Tools:
     promtool: Path
     alertmanager_version: str
     alertmanager: Path
+    chromium: Path
 
     @classmethod
     def load(cls, cache_dir: Path | None = None) -> Tools:

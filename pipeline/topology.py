@@ -20,6 +20,16 @@ SCORE_TOPIC: Final = "match-events"
 
 SCORE_TOPIC_PARTITIONS: Final = 3
 
+FEED_TOPIC: Final = "feed-status"
+"""Ingest's word on which vendor fans are served from (primary or fallback)."""
+
+VENDOR_LINKS: Final = {
+    "ingest.vendor-primary": "feed-primary",
+    "ingest.vendor-secondary": "feed-secondary",
+    "scorekeeper.vendor-primary": "feed-primary",
+}
+"""Toxiproxy links to the data vendors, by the port (service) they lead to."""
+
 
 def redis_link(region: str, node: str) -> str:
     """The Toxiproxy link an edge in `region` uses to reach Redis server `node`."""

@@ -88,12 +88,12 @@ async def sentinel(
 
 
 class KafkaProbe:
-    """Checks the broker answers metadata requests and holds `topic`; can create the topic."""
+    """Checks the broker answers metadata requests and holds `topics`; can create them."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, topics: dict[str, int]) -> None:
         self.bootstrap = bootstrap
-        self.topic = topic
-        self.partitions = partitions
+        self.topics = topics
+        """Topic name -> partitions."""
         self._admin: AdminClient | None = None
 
     def _client(self) -> AdminClient:
@@ -115,22 +115,45 @@ class KafkaProbe:
             topics = await asyncio.to_thread(self._topics)
         except Exception as exc:  # confluent_kafka raises KafkaException with varied payloads
             return f"kafka metadata request failed: {exc}"
-        if self.topic not in topics:
-            return f"topic {self.topic} does not exist"
+        missing = sorted(set(self.topics) - topics)
+        if missing:
+            return f"topic(s) {', '.join(missing)} do not exist"
         return None
 
     async def ensure(self) -> None:
-        if await self.check() != f"topic {self.topic} does not exist":
+        host, port = self.bootstrap.rsplit(":", 1)
+        if await tcp_open(host, int(port)):
             return
-        topic = NewTopic(
-            self.topic,
-            num_partitions=self.partitions,
-            replication_factor=1,
-            config={"min.insync.replicas": "1"},
-        )
-        futures = self._client().create_topics([topic], operation_timeout=5)
-        try:
-            await asyncio.to_thread(futures[self.topic].result, 10)
-        except Exception as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
+        missing = set(self.topics) - await asyncio.to_thread(self._topics)
+        if not missing:
+            return
+        new = [
+            NewTopic(
+                name,
+                num_partitions=self.topics[name],
+                replication_factor=1,
+                config={"min.insync.replicas": "1"},
+            )
+            for name in sorted(missing)
+        ]
+        futures = self._client().create_topics(new, operation_timeout=5)
+        for future in futures.values():
+            try:
+                await asyncio.to_thread(future.result, 10)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+
+
+async def metric(url: str, name: str, *, want: float, timeout_s: float = 1.0) -> str | None:
+    """The unlabelled sample `name` on the Prometheus page at `url` equals `want`."""
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s) as client:
+            response = await client.get(url)
+    except httpx.HTTPError as exc:
+        return f"GET {url} failed: {exc.__class__.__name__}"
+    for line in response.text.splitlines():
+        if line.startswith(f"{name} "):
+            value = float(line.split()[1])
+            return None if value == want else f"{name} is {value:g}, not {want:g}"
+    return f"{name} not reported at {url}"

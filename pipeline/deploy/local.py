@@ -25,8 +25,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from pipeline import env
 from pipeline.deploy import configs, health
 from pipeline.deploy.base import ServiceStatus, StackStatus
+from pipeline.deploy.components import Component, Link, bind, write_file
 from pipeline.deploy.errors import ComponentFailed, DeployError, StackNotRunning
 from pipeline.deploy.ports import free_ports
 from pipeline.deploy.process import (
@@ -44,16 +44,18 @@ from pipeline.deploy.process import (
     spawn,
     stop_all,
 )
+from pipeline.deploy.services import PORTS as PIPELINE_PORTS
+from pipeline.deploy.services import PipelineLayout, link_port_names
+from pipeline.deploy.services import links as all_links
 from pipeline.deploy.tools import Tools
 from pipeline.deploy.toxiproxy import Toxiproxy
 from pipeline.topology import (
+    FEED_TOPIC,
     REDIS_MASTER_NAME,
     REDIS_NODES,
-    REGIONS,
     SCORE_TOPIC,
     SCORE_TOPIC_PARTITIONS,
     SENTINELS,
-    redis_link,
 )
 
 MARKER = ".gameday-run"
@@ -62,27 +64,6 @@ SENTINEL_FAILOVER_TIMEOUT_MS = 4000
 
 Progress = Callable[[str, str], None]
 """Called with (component, what happened), e.g. ("kafka", "healthy in 3.1s")."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Link:
-    """A connection chaos can degrade: a Toxiproxy proxy from `listen` to `upstream`."""
-
-    name: str
-    listen_port: int
-    upstream_port: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class Component:
-    name: str
-    argv: tuple[str, ...]
-    url: str
-    check: Callable[[], Awaitable[str | None]]
-    ensure: Callable[[], Awaitable[None]] | None = None
-    """Idempotent provisioning run while waiting for health (a topic, proxies)."""
-    prepare: Callable[[Path], None] | None = None
-    """A blocking step before the first start, given the component's log path."""
 
 
 def _now() -> str:
@@ -165,16 +146,12 @@ class LocalDeployment:
     # --- layout -------------------------------------------------------------------------
 
     def links(self) -> list[Link]:
-        """Every link through Toxiproxy: each region's edge to each Redis server."""
-        return [
-            Link(
-                name=redis_link(region, node),
-                listen_port=self.ports[f"link:{redis_link(region, node)}"],
-                upstream_port=self.ports[node],
-            )
-            for region in REGIONS
-            for node in REDIS_NODES
-        ]
+        """Every link through Toxiproxy (vendors to their readers, edges to Redis)."""
+        return all_links(self.ports)
+
+    @property
+    def pipeline(self) -> PipelineLayout:
+        return PipelineLayout(self.ports, self.run_dir)
 
     def _fresh_layout(self) -> None:
         """Empty the run directory and choose ports, a cluster id and an admin token."""
@@ -201,8 +178,9 @@ class LocalDeployment:
             "toxiproxy",
             "prometheus",
             "alertmanager",
+            *PIPELINE_PORTS,
+            *link_port_names(),
         ]
-        names += [f"link:{redis_link(r, n)}" for r in REGIONS for n in REDIS_NODES]
         self._state = {
             "target": self.target,
             "created_at": _now(),
@@ -219,7 +197,10 @@ class LocalDeployment:
 
     def _write_configs(self) -> None:
         p, rd = self.ports, self.run_dir
-        write = _writer(rd)
+
+        def write(relative: str, text: str) -> None:
+            write_file(rd, relative, text)
+
         write(
             "kafka/server.properties",
             configs.kafka_properties(
@@ -261,23 +242,18 @@ class LocalDeployment:
         )
         (rd / "prometheus/rules").mkdir(parents=True, exist_ok=True)
         write("alertmanager/alertmanager.yml", configs.alertmanager_yml())
+        self.pipeline.write_configs()
 
     def scrape_targets(self) -> dict[str, str]:
         """Prometheus job name -> 'host:port' serving /metrics."""
-        p = self.ports
-        return {
-            "prometheus": f"127.0.0.1:{p['prometheus']}",
-            "alertmanager": f"127.0.0.1:{p['alertmanager']}",
-            "toxiproxy": f"127.0.0.1:{p['toxiproxy']}",
-            "kafka": f"127.0.0.1:{p['kafka-metrics']}",
-        }
+        return {c.name: c.metrics for c in self.components() if c.metrics is not None}
 
     def components(self) -> list[Component]:
         t, p, rd = self.tools, self.ports, self.run_dir
         kafka_dir = rd / "kafka"
         if self._kafka_probe is None:
             self._kafka_probe = health.KafkaProbe(
-                f"127.0.0.1:{p['kafka']}", SCORE_TOPIC, SCORE_TOPIC_PARTITIONS
+                f"127.0.0.1:{p['kafka']}", {SCORE_TOPIC: SCORE_TOPIC_PARTITIONS, FEED_TOPIC: 1}
             )
         kafka = self._kafka_probe
         out = [
@@ -302,6 +278,7 @@ class LocalDeployment:
                 check=kafka.check,
                 ensure=kafka.ensure,
                 prepare=self._format_kafka,
+                metrics=f"127.0.0.1:{p['kafka-metrics']}",
             ),
         ]
         for node in REDIS_NODES:
@@ -310,7 +287,7 @@ class LocalDeployment:
                     name=node,
                     argv=(str(t.redis_server), str(rd / node / "redis.conf")),
                     url=f"redis://127.0.0.1:{p[node]}",
-                    check=_bind(health.redis_node, p[node]),
+                    check=bind(health.redis_node, p[node]),
                 )
             )
         for name in SENTINELS:
@@ -319,7 +296,7 @@ class LocalDeployment:
                     name=name,
                     argv=(str(t.redis_sentinel), str(rd / name / "sentinel.conf")),
                     url=f"redis://127.0.0.1:{p[name]}",
-                    check=_bind(
+                    check=bind(
                         health.sentinel,
                         p[name],
                         sentinels=len(SENTINELS),
@@ -343,6 +320,7 @@ class LocalDeployment:
                 url=toxiproxy_url,
                 check=self._check_links,
                 ensure=self._ensure_links,
+                metrics=f"127.0.0.1:{p['toxiproxy']}",
             )
         )
         prom = f"http://127.0.0.1:{p['prometheus']}"
@@ -358,7 +336,8 @@ class LocalDeployment:
                     "--storage.tsdb.retention.time=2d",
                 ),
                 url=prom,
-                check=_bind(health.http_ok, f"{prom}/-/ready"),
+                check=bind(health.http_ok, f"{prom}/-/ready"),
+                metrics=f"127.0.0.1:{p['prometheus']}",
             )
         )
         am = f"http://127.0.0.1:{p['alertmanager']}"
@@ -373,10 +352,11 @@ class LocalDeployment:
                     "--cluster.listen-address=",
                 ),
                 url=am,
-                check=_bind(health.http_ok, f"{am}/-/ready"),
+                check=bind(health.http_ok, f"{am}/-/ready"),
+                metrics=f"127.0.0.1:{p['alertmanager']}",
             )
         )
-        return out
+        return out + self.pipeline.components()
 
     def _format_kafka(self, log_path: Path) -> None:
         kafka_dir = self.run_dir / "kafka"
@@ -553,9 +533,8 @@ class LocalDeployment:
             "toxiproxy_api": f"http://127.0.0.1:{p['toxiproxy']}",
             "prometheus": f"http://127.0.0.1:{p['prometheus']}",
             "alertmanager": f"http://127.0.0.1:{p['alertmanager']}",
-            "feed_control": None,
             "admin_token_file": str(self.run_dir / "admin-token"),
-            "edges": {},
+            **self.pipeline.endpoints(),
             "links": {
                 link.name: {
                     "listen": f"127.0.0.1:{link.listen_port}",
@@ -602,21 +581,3 @@ async def _all(coros: Iterable[Coroutine[Any, Any, None]]) -> None:
                 group.create_task(coro)
     except BaseExceptionGroup as grouped:
         raise grouped.exceptions[0] from None
-
-
-def _bind(
-    probe: Callable[..., Awaitable[str | None]], *args: Any, **kwargs: Any
-) -> Callable[[], Awaitable[str | None]]:
-    async def check() -> str | None:
-        return await probe(*args, **kwargs)
-
-    return check
-
-
-def _writer(root: Path) -> Callable[[str, str], None]:
-    def write(relative: str, text: str) -> None:
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-    return write

@@ -1,0 +1,195 @@
+"""The pipeline's own processes in the local stack: feed, ingest, scorekeeper, edges.
+
+Each runs as `python -m pipeline.SERVICE --config RUN/pipeline/SERVICE.json`, reaching the
+vendors and Redis through its own Toxiproxy links, so chaos can cut any of them alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import to_json
+from pipeline.deploy import health
+from pipeline.deploy.components import Component, Link, bind, write_file
+from pipeline.edge import EdgeConfig
+from pipeline.ingest import IngestConfig
+from pipeline.scorekeeper import ScorekeeperConfig
+from pipeline.topology import (
+    FEED_TOPIC,
+    REDIS_MASTER_NAME,
+    REDIS_NODES,
+    REGIONS,
+    SCORE_TOPIC,
+    SENTINELS,
+    VENDOR_LINKS,
+    redis_link,
+)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+PORTS = (
+    "feed-control",
+    "feed-primary",
+    "feed-secondary",
+    "ingest-metrics",
+    "scorekeeper-metrics",
+    *(f"edge-{region}" for region in REGIONS),
+)
+
+
+def links(ports: dict[str, int]) -> list[Link]:
+    """Every Toxiproxy link: vendors to their readers, each region's edge to each Redis."""
+    out = [
+        Link(name=name, listen_port=ports[f"link:{name}"], upstream_port=ports[target])
+        for name, target in VENDOR_LINKS.items()
+    ]
+    out += [
+        Link(
+            name=redis_link(region, node),
+            listen_port=ports[f"link:{redis_link(region, node)}"],
+            upstream_port=ports[node],
+        )
+        for region in REGIONS
+        for node in REDIS_NODES
+    ]
+    return out
+
+
+def link_port_names() -> list[str]:
+    names = list(VENDOR_LINKS) + [redis_link(r, n) for r in REGIONS for n in REDIS_NODES]
+    return [f"link:{name}" for name in names]
+
+
+@dataclass(frozen=True)
+class PipelineLayout:
+    ports: dict[str, int]
+    run_dir: Path
+
+    def _local(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def _link(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[f'link:{name}']}"
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        """Every service's config file content, by service name."""
+        rd, sentinels = self.run_dir, tuple(self._local(s) for s in SENTINELS)
+        feed = {
+            "control_port": self.ports["feed-control"],
+            "primary_port": self.ports["feed-primary"],
+            "secondary_port": self.ports["feed-secondary"],
+            "admin_token_file": str(rd / "admin-token"),
+            "secondary_delay_s": 3.0,
+            "heartbeat_s": 1.0,
+            "host": "127.0.0.1",
+        }
+        ingest = IngestConfig(
+            primary_url=self._link("ingest.vendor-primary"),
+            secondary_url=self._link("ingest.vendor-secondary"),
+            kafka_bootstrap=self._local("kafka"),
+            topic=SCORE_TOPIC,
+            feed_topic=FEED_TOPIC,
+            metrics_port=self.ports["ingest-metrics"],
+            trace_dir=rd / "traces",
+        )
+        keeper = ScorekeeperConfig(
+            kafka_bootstrap=self._local("kafka"),
+            topic=SCORE_TOPIC,
+            feed_topic=FEED_TOPIC,
+            sentinels=sentinels,
+            master_name=REDIS_MASTER_NAME,
+            replay_url=self._link("scorekeeper.vendor-primary"),
+            audit_dir=rd / "audit",
+            metrics_port=self.ports["scorekeeper-metrics"],
+            trace_dir=rd / "traces",
+        )
+        out: dict[str, dict[str, Any]] = {
+            "feed": feed,
+            "ingest": to_json(ingest),
+            "scorekeeper": to_json(keeper),
+        }
+        for region in REGIONS:
+            address_map = {
+                self._local(node): self._local(f"link:{redis_link(region, node)}")
+                for node in REDIS_NODES
+            }
+            edge = EdgeConfig(
+                region=region,
+                port=self.ports[f"edge-{region}"],
+                sentinels=sentinels,
+                master_name=REDIS_MASTER_NAME,
+                web_dir=WEB_DIR,
+                address_map=address_map,
+                trace_dir=rd / "traces",
+            )
+            out[f"edge-{region}"] = to_json(edge)
+        return out
+
+    def write_configs(self) -> None:
+        for name, config in self.configs().items():
+            write_file(self.run_dir, f"pipeline/{name}.json", json.dumps(config, indent=2))
+
+    def components(self) -> list[Component]:
+        def argv(module: str, name: str) -> tuple[str, ...]:
+            return (
+                sys.executable,
+                "-m",
+                f"pipeline.{module}",
+                "--config",
+                str(self.run_dir / "pipeline" / f"{name}.json"),
+            )
+
+        control = f"http://{self._local('feed-control')}"
+        ingest_metrics = self._local("ingest-metrics")
+        keeper_metrics = self._local("scorekeeper-metrics")
+        out = [
+            Component(
+                name="feed",
+                argv=argv("feed", "feed"),
+                url=control,
+                check=bind(health.http_ok, f"{control}/healthz"),
+                metrics=self._local("feed-control"),
+            ),
+            Component(
+                name="ingest",
+                argv=argv("ingest", "ingest"),
+                url=f"http://{ingest_metrics}",
+                check=bind(
+                    health.metric,
+                    f"http://{ingest_metrics}/metrics",
+                    "gameday_feed_primary_connected",
+                    want=1.0,
+                ),
+                metrics=ingest_metrics,
+            ),
+            Component(
+                name="scorekeeper",
+                argv=argv("scorekeeper", "scorekeeper"),
+                url=f"http://{keeper_metrics}",
+                check=bind(health.http_ok, f"http://{keeper_metrics}/metrics"),
+                metrics=keeper_metrics,
+            ),
+        ]
+        for region in REGIONS:
+            edge = self._local(f"edge-{region}")
+            out.append(
+                Component(
+                    name=f"edge-{region}",
+                    argv=argv("edge", f"edge-{region}"),
+                    url=f"http://{edge}",
+                    check=bind(health.http_ok, f"http://{edge}/healthz"),
+                    metrics=edge,
+                )
+            )
+        return out
+
+    def endpoints(self) -> dict[str, Any]:
+        return {
+            "feed_control": f"http://{self._local('feed-control')}",
+            "feed_primary": f"http://{self._local('feed-primary')}",
+            "feed_secondary": f"http://{self._local('feed-secondary')}",
+            "edges": {region: f"http://{self._local(f'edge-{region}')}" for region in REGIONS},
+        }

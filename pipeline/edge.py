@@ -1,0 +1,651 @@
+"""The SSE edge of one region: Redis -> every fan, each update encoded once.
+
+One process per region (several may share a port with SO_REUSEPORT). It follows the
+Redis master through Sentinel and its region's Toxiproxy link, reads the global update
+stream by position, and writes each update as one pre-encoded SSE frame to every fan
+watching that match.
+
+Guarantees to a connected fan: each seq at most once, in increasing order, none skipped.
+The edge keeps a per-match position and drops anything at or below it; a gap (updates a
+failover lost or the stream skipped) is repaired from the match's own Redis stream
+before anything newer goes out. A reconnecting fan with `Last-Event-ID` gets what it
+missed from a replay buffer, or from Redis when the buffer no longer reaches back.
+
+Fans are plain asyncio transports. A fan whose socket buffer passes
+`max_client_buffer_bytes` is disconnected (counted); memory never grows with a slow fan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from pipeline.httpwire import MAX_HEAD, BadRequest, Request, json_error, parse_head, response
+from pipeline.model import MATCH_ID, parse_time
+from pipeline.redisconn import MasterFollower, RedisTarget
+from pipeline.scorestore import ScoreStore
+from pipeline.service import main
+from pipeline.telemetry import Metrics, dumps, setup_tracing
+
+log = logging.getLogger("edge")
+propagator = TraceContextTextMapPropagator()
+
+STATIC = {
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/sw.js": ("sw.js", "text/javascript; charset=utf-8"),
+}
+PAGE = ("index.html", "text/html; charset=utf-8")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+HEARTBEAT = b": hb\n\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeConfig:
+    region: str
+    port: int
+    sentinels: tuple[str, ...]
+    master_name: str
+    web_dir: Path
+    version: str = "stable"
+    host: str = "127.0.0.1"
+    address_map: dict[str, str] = field(default_factory=dict)
+    static_master: str | None = None
+    trace_dir: Path | None = None
+    heartbeat_ms: int = 15_000
+    retry_ms: int = 2_000
+    max_client_buffer_bytes: int = 256 * 1024
+    replay_buffer: int = 4096
+    replay_enabled: bool = True
+    """Drill switch: with False, Last-Event-ID is ignored (drills must catch the loss)."""
+    header_timeout_s: float = 10.0
+    max_matches: int = 1000
+    reuse_port: bool = False
+
+
+def score_frame(seq: int, payload: bytes) -> bytes:
+    return b"id: %d\nevent: score\ndata: %s\n\n" % (seq, payload)
+
+
+def feed_frame(payload: bytes) -> bytes:
+    return b"event: feed\ndata: %s\n\n" % payload
+
+
+class Fan:
+    """One open SSE stream."""
+
+    __slots__ = ("backlog", "last_seq", "match", "transport")
+
+    def __init__(self, transport: asyncio.Transport, match: MatchFeed, last_seq: int) -> None:
+        self.transport = transport
+        self.match = match
+        self.last_seq = last_seq
+        self.backlog: list[tuple[int, bytes]] | None = None
+        """Frames that arrived while this fan was being caught up from Redis."""
+
+
+@dataclass
+class MatchFeed:
+    """One match as this edge sees it."""
+
+    match_id: str
+    last_seq: int = 0
+    payload: bytes | None = None
+    frames: deque[tuple[int, bytes]] = field(default_factory=deque)
+    fans: set[Fan] = field(default_factory=set)
+    held: dict[int, bytes] = field(default_factory=dict)
+
+    def replay_from(self, after: int) -> list[tuple[int, bytes]] | None:
+        """Buffered frames after seq `after`, or None when the buffer does not reach back."""
+        if after >= self.last_seq:
+            return []
+        if not self.frames or self.frames[0][0] > after + 1:
+            return None
+        return [(seq, frame) for seq, frame in self.frames if seq > after]
+
+
+class Edge:
+    def __init__(self, config: EdgeConfig, *, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.follower = MasterFollower(
+            RedisTarget(
+                sentinels=config.sentinels,
+                master_name=config.master_name,
+                address_map=config.address_map,
+                static_master=config.static_master,
+            )
+        )
+        self.matches: dict[str, MatchFeed] = {}
+        self.feed_payload: bytes | None = None
+        self.position = b"0-0"
+        self.last_read_ok = 0.0
+        self.tracer = trace.get_tracer("gameday.edge")
+        self.web = {
+            path: (config.web_dir / name).read_bytes()
+            for path, (name, _) in {**STATIC, "/": PAGE}.items()
+        }
+        self._snapshot_reads: dict[str, asyncio.Future[bytes | None]] = {}
+        region = config.region
+        self._connections = self.metrics.gauge("gameday_sse_connections").labels(
+            region=region, version=config.version
+        )
+        self._frames = self.metrics.counter("gameday_sse_frames_total").labels(region=region)
+        self._latency = self.metrics.histogram("gameday_event_latency_seconds")
+
+    # --- matches and fans -------------------------------------------------------------
+
+    def match(self, match_id: str) -> MatchFeed | None:
+        feed = self.matches.get(match_id)
+        if (
+            feed is None
+            and MATCH_ID.match(match_id)
+            and len(self.matches) < self.config.max_matches
+        ):
+            feed = self.matches[match_id] = MatchFeed(match_id)
+        return feed
+
+    def _write(self, fan: Fan, frame: bytes) -> bool:
+        transport = fan.transport
+        if transport.is_closing():
+            return False
+        transport.write(frame)
+        if transport.get_write_buffer_size() > self.config.max_client_buffer_bytes:
+            self.drop(fan, "slow_client")
+            return False
+        return True
+
+    def drop(self, fan: Fan, reason: str) -> None:
+        if fan in fan.match.fans:
+            fan.match.fans.discard(fan)
+            self._connections.dec()
+            self.metrics.counter("gameday_sse_disconnects_total").labels(
+                region=self.config.region, reason=reason
+            ).inc()
+        fan.transport.abort() if reason == "slow_client" else fan.transport.close()
+
+    def deliver(self, match: MatchFeed, seq: int, payload: bytes) -> None:
+        """Make `seq` the match's newest update and write it to every fan still before it."""
+        frame = score_frame(seq, payload)
+        match.last_seq, match.payload = seq, payload
+        match.frames.append((seq, frame))
+        while len(match.frames) > self.config.replay_buffer:
+            match.frames.popleft()
+        written = 0
+        for fan in list(match.fans):
+            if fan.backlog is not None:
+                fan.backlog.append((seq, frame))
+            elif seq > fan.last_seq and self._write(fan, frame):
+                fan.last_seq = seq
+                written += 1
+        self._frames.inc(written)
+        self._observe(payload, written)
+
+    def _observe(self, payload: bytes, fans: int) -> None:
+        try:
+            data = json.loads(payload)
+            occurred = parse_time(data["occurred_at"])
+            kind = data["event"]["type"]
+        except (ValueError, KeyError, TypeError):
+            return
+        latency = (datetime.now(UTC) - occurred).total_seconds()
+        self._latency.labels(event_type=kind, region=self.config.region).observe(max(0.0, latency))
+        context = propagator.extract({"traceparent": data.get("traceparent") or ""})
+        span = self.tracer.start_span("edge.fanout", context=context)
+        span.set_attribute("region", self.config.region)
+        span.set_attribute("fans", fans)
+        span.set_attribute("seq", data.get("seq", 0))
+        span.end()
+
+    def broadcast_feed(self, payload: bytes) -> None:
+        self.feed_payload = payload
+        frame = feed_frame(payload)
+        for match in self.matches.values():
+            for fan in list(match.fans):
+                if fan.backlog is None:
+                    self._write(fan, frame)
+
+    def heartbeat(self) -> None:
+        for match in self.matches.values():
+            for fan in list(match.fans):
+                self._write(fan, HEARTBEAT)
+        self.metrics.counter("gameday_sse_heartbeats_total").labels(region=self.config.region).inc()
+
+    async def subscribe(
+        self, transport: asyncio.Transport, match: MatchFeed, last_event_id: int | None
+    ) -> None:
+        """Start a fan's stream: what it missed (or the current state), then live updates."""
+        replayed = last_event_id is not None and self.config.replay_enabled
+        start = last_event_id if replayed and last_event_id is not None else 0
+        fan = Fan(transport, match, start)
+        match.fans.add(fan)
+        self._connections.inc()
+        if self.feed_payload is not None:
+            self._write(fan, feed_frame(self.feed_payload))
+        if not replayed:
+            if match.payload is not None:
+                self._write(fan, score_frame(match.last_seq, match.payload))
+                fan.last_seq = match.last_seq
+            return
+        frames = match.replay_from(start)
+        source = "buffer"
+        if frames is None:
+            source = "redis"
+            fan.backlog = []
+            frames = [
+                (seq, score_frame(seq, p)) for seq, p in await self._match_range(match, start + 1)
+            ]
+            frames += fan.backlog
+            fan.backlog = None
+        sent = 0
+        for seq, frame in frames:
+            if seq > fan.last_seq:
+                if not self._write(fan, frame):
+                    return
+                fan.last_seq = seq
+                sent += 1
+        self.metrics.counter("gameday_sse_replayed_total").labels(
+            region=self.config.region, source=source
+        ).inc(sent)
+
+    async def _match_range(
+        self,
+        match: MatchFeed,
+        first: int,
+        last: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        try:
+            store = ScoreStore(await self.follower.client())
+            return await store.match_updates(match.match_id, first, last)
+        except (RedisError, OSError) as exc:
+            log.warning("%s: reading updates from Redis failed: %s", match.match_id, exc)
+            await self.follower.invalidate()
+            return []
+
+    # --- reading Redis ----------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Learn every match's latest state; read the update stream from before that on."""
+        store = ScoreStore(await self.follower.client())
+        self.position = await store.updates_tail()
+        self.feed_payload = await store.feed()
+        for match_id in await store.matches():
+            match = self.match(match_id)
+            if match is None:
+                continue
+            recent = await store.match_updates(match_id, 1)
+            for seq, payload in recent[-self.config.replay_buffer :]:
+                if seq > match.last_seq:
+                    self.deliver(match, seq, payload)
+        self.last_read_ok = time.monotonic()
+
+    async def on_update(self, match: MatchFeed, seq: int, payload: bytes) -> None:
+        outcomes = self.metrics.counter("gameday_edge_updates_total")
+        if seq <= match.last_seq or seq in match.held:
+            outcomes.labels(region=self.config.region, outcome="duplicate").inc()
+            return
+        outcomes.labels(region=self.config.region, outcome="new").inc()
+        match.held[seq] = payload
+        if seq > match.last_seq + 1:
+            repaired = await self._match_range(match, match.last_seq + 1, seq - 1)
+            for missing, missing_payload in repaired:
+                match.held.setdefault(missing, missing_payload)
+            self.metrics.counter("gameday_edge_gap_repairs_total").labels(
+                region=self.config.region
+            ).inc(len(repaired))
+        while (ready := match.held.pop(match.last_seq + 1, None)) is not None:
+            self.deliver(match, match.last_seq + 1, ready)
+
+    async def follow_forever(self) -> None:
+        reconnects = self.metrics.counter("gameday_edge_redis_reconnects_total")
+        delay = 0.05
+        while True:
+            try:
+                store = ScoreStore(await self.follower.client())
+                entries = await store.read_updates(self.position, block_ms=1000)
+                self.last_read_ok = time.monotonic()
+                delay = 0.05
+            except (RedisError, OSError) as exc:
+                before = self.follower.master
+                log.warning("redis read failed (%s); following the master", exc)
+                await self.follower.invalidate()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                try:
+                    await self.follower.client()
+                except (RedisError, OSError):
+                    continue
+                changed = self.follower.master != before
+                reconnects.labels(
+                    region=self.config.region, master_changed=str(changed).lower()
+                ).inc()
+                if changed:
+                    self.metrics.counter("gameday_redis_failovers_followed_total").labels(
+                        service=f"edge-{self.config.region}"
+                    ).inc()
+                continue
+            for entry_id, fields in entries:
+                self.position = entry_id
+                await self._on_entry(fields)
+            await self._retry_held()
+
+    async def _on_entry(self, fields: dict[bytes, bytes]) -> None:
+        match_id = fields.get(b"m", b"").decode()
+        if match_id == "*":
+            self.broadcast_feed(fields.get(b"f", b"{}"))
+            return
+        match = self.match(match_id)
+        if match is not None:
+            await self.on_update(match, int(fields[b"s"]), fields[b"d"])
+
+    async def _retry_held(self) -> None:
+        """Updates held behind a gap: look for the missing ones again (a re-apply may be in)."""
+        for match in self.matches.values():
+            if match.held and min(match.held) > match.last_seq + 1:
+                first = min(match.held)
+                for seq, payload in await self._match_range(match, match.last_seq + 1, first - 1):
+                    match.held.setdefault(seq, payload)
+                while (ready := match.held.pop(match.last_seq + 1, None)) is not None:
+                    self.deliver(match, match.last_seq + 1, ready)
+
+    async def heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_ms / 1000)
+            self.heartbeat()
+
+    # --- snapshots --------------------------------------------------------------------
+
+    def snapshot_body(self, match: MatchFeed) -> bytes | None:
+        """The latest state, with the current feed mode laid over it while in fallback."""
+        if match.payload is None:
+            return None
+        if self.feed_payload is None:
+            return match.payload
+        try:
+            feed = json.loads(self.feed_payload)
+        except ValueError:
+            return match.payload
+        if feed.get("feed") != "fallback":
+            return match.payload
+        state = json.loads(match.payload)
+        state.update(feed="fallback", delayed=True)
+        return dumps(state)
+
+    async def snapshot(self, match: MatchFeed) -> bytes | None:
+        """The latest state; concurrent requests for a match Redis has not shown us share
+        one read (request coalescing)."""
+        result = self.metrics.counter("gameday_snapshot_requests_total")
+        if match.payload is not None:
+            result.labels(region=self.config.region, result="memory").inc()
+            return self.snapshot_body(match)
+        pending = self._snapshot_reads.get(match.match_id)
+        if pending is not None:
+            result.labels(region=self.config.region, result="coalesced").inc()
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._snapshot_reads[match.match_id] = future
+        result.labels(region=self.config.region, result="redis").inc()
+        try:
+            store = ScoreStore(await self.follower.client())
+            future.set_result(await store.state(match.match_id))
+        except (RedisError, OSError) as exc:
+            future.set_exception(exc)
+        finally:
+            del self._snapshot_reads[match.match_id]
+        return await future
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.last_read_ok < 5.0
+
+
+class EdgeProtocol(asyncio.Protocol):
+    """One client connection: requests until it becomes an SSE stream or closes."""
+
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.streaming = False
+        self.fan_match: MatchFeed | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._arm()
+
+    def _arm(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self.edge.config.header_timeout_s, self._too_slow)
+
+    def _too_slow(self) -> None:
+        if self.transport is not None and not self.streaming:
+            self.edge.metrics.counter("gameday_sse_disconnects_total").labels(
+                region=self.edge.config.region, reason="request_timeout"
+            ).inc()
+            self.transport.write(json_error(408, "request head not received in time"))
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.streaming:
+            return  # a stream's client has nothing more to say
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > MAX_HEAD:
+                self._fail(BadRequest(431, "request head too large"))
+            return
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        if self._deadline is not None:
+            self._deadline.cancel()
+        try:
+            request = parse_head(head)
+        except BadRequest as exc:
+            self._fail(exc)
+            return
+        asyncio.ensure_future(self._dispatch(request)).add_done_callback(self._crashed)
+
+    def _crashed(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("request failed", exc_info=task.exception())
+            if self.transport is not None and not self.streaming:
+                self.transport.write(json_error(500, "internal error"))
+                self.transport.close()
+
+    def _fail(self, error: BadRequest) -> None:
+        assert self.transport is not None
+        self._count("bad_request", error.status)
+        self.transport.write(json_error(error.status, error.message))
+        self.transport.close()
+
+    def _count(self, route: str, status: int) -> None:
+        self.edge.metrics.counter("gameday_http_requests_total").labels(
+            region=self.edge.config.region, route=route, status=str(status)
+        ).inc()
+
+    def _send(self, request: Request, route: str, payload: bytes) -> None:
+        assert self.transport is not None
+        status = int(payload[9:12])
+        self._count(route, status)
+        self.transport.write(payload)
+        if request.keep_alive and status < 400:
+            self._arm()
+            if self.buffer:
+                self.data_received(b"")
+        else:
+            self.transport.close()
+
+    async def _dispatch(self, request: Request) -> None:
+        edge, path = self.edge, request.path
+        if request.method not in ("GET", "HEAD"):
+            self._send(request, "other", json_error(405, f"{request.method} is not allowed"))
+            return
+        parts = path.strip("/").split("/")
+        if path in STATIC or path == "/" or (len(parts) == 2 and parts[0] == "matches"):
+            self._static(request, path if path in STATIC else "/")
+        elif path == "/healthz":
+            ok = edge.healthy()
+            body = dumps(
+                {"healthy": ok, "region": edge.config.region, "master": edge.follower.master}
+            )
+            self._send(request, "healthz", response(200 if ok else 503, body))
+        elif path == "/metrics":
+            body = generate_latest(edge.metrics.registry)
+            self._send(request, "metrics", response(200, body, content_type=CONTENT_TYPE_LATEST))
+        elif len(parts) == 4 and parts[:2] == ["v1", "matches"] and parts[3] == "stream":
+            await self._stream(request, parts[2])
+        elif len(parts) == 3 and parts[:2] == ["v1", "matches"]:
+            await self._snapshot(request, parts[2])
+        else:
+            self._send(
+                request,
+                "other",
+                json_error(404, f"no route for {path}", keep_alive=request.keep_alive),
+            )
+
+    def _static(self, request: Request, path: str) -> None:
+        body = self.edge.web[path]
+        content_type = STATIC[path][1] if path in STATIC else PAGE[1]
+        headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
+        if path == "/sw.js":
+            headers["Service-Worker-Allowed"] = "/"
+        self._send(
+            request,
+            "static",
+            response(
+                200,
+                body,
+                content_type=content_type,
+                headers=headers,
+                keep_alive=request.keep_alive,
+                head_only=request.method == "HEAD",
+            ),
+        )
+
+    async def _snapshot(self, request: Request, match_id: str) -> None:
+        match = self.edge.match(match_id)
+        if match is None:
+            self._send(request, "snapshot", json_error(404, f"unknown match {match_id!r}"))
+            return
+        try:
+            body = await self.edge.snapshot(match)
+        except (RedisError, OSError):
+            self._send(request, "snapshot", json_error(503, "score state unavailable"))
+            return
+        if body is None:
+            self._send(
+                request,
+                "snapshot",
+                json_error(404, f"no state yet for {match_id}", keep_alive=request.keep_alive),
+            )
+            return
+        etag = f'"{match.match_id}-{match.last_seq}-{hash(body) & 0xFFFFFFFF:x}"'
+        headers = {"ETag": etag, "Cache-Control": "max-age=1", "Access-Control-Allow-Origin": "*"}
+        status = 304 if request.headers.get("if-none-match") == etag else 200
+        self._send(
+            request,
+            "snapshot",
+            response(
+                status,
+                body,
+                headers=headers,
+                keep_alive=request.keep_alive,
+                head_only=request.method == "HEAD",
+            ),
+        )
+
+    async def _stream(self, request: Request, match_id: str) -> None:
+        assert self.transport is not None
+        match = self.edge.match(match_id)
+        if match is None:
+            self._send(request, "stream", json_error(404, f"unknown match {match_id!r}"))
+            return
+        raw = request.headers.get("last-event-id", request.query.get("last_event_id"))
+        last_event_id = None
+        if raw not in (None, ""):
+            if not raw.isdigit() or len(raw) > 15:
+                self._send(
+                    request,
+                    "stream",
+                    json_error(400, f"Last-Event-ID {raw[:40]!r} is not a seq number"),
+                )
+                return
+            last_event_id = int(raw)
+        self.streaming = True
+        self.fan_match = match
+        self._count("stream", 200)
+        self.transport.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+            b"Connection: keep-alive\r\nX-Accel-Buffering: no\r\n"
+            b"Access-Control-Allow-Origin: *\r\n\r\n" + b"retry: %d\n\n" % self.edge.config.retry_ms
+        )
+        await self.edge.subscribe(self.transport, match, last_event_id)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self.fan_match is not None:
+            for fan in list(self.fan_match.fans):
+                if fan.transport is self.transport:
+                    self.edge.drop(fan, "client_closed")
+
+
+async def serve(config: EdgeConfig) -> None:
+    provider = setup_tracing(f"edge-{config.region}", trace_dir=config.trace_dir)
+    edge = Edge(config)
+    while True:  # Redis may be failing over as the edge starts: keep asking
+        try:
+            await edge.load()
+            break
+        except (RedisError, OSError) as exc:
+            log.warning("cannot load the score state yet: %s", exc)
+            await edge.follower.invalidate()
+            await asyncio.sleep(0.2)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: EdgeProtocol(edge),
+        config.host,
+        config.port,
+        reuse_port=config.reuse_port,
+        backlog=4096,
+    )
+    log.info("edge %s (%s): SSE on %s:%d", config.region, config.version, config.host, config.port)
+    tasks = [asyncio.create_task(c) for c in (edge.follow_forever(), edge.heartbeat_forever())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        server.close()
+        for match in edge.matches.values():
+            for fan in list(match.fans):
+                edge.drop(fan, "shutdown")
+        await edge.follower.aclose()
+        provider.shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main("edge", EdgeConfig, serve))

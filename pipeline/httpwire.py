@@ -1,0 +1,93 @@
+"""Just enough HTTP/1.1 for the edge: parse a request head, render a response.
+
+The edge speaks HTTP on raw asyncio transports so that one encoded SSE frame can be
+written to thousands of sockets without a framework in between. This module is the
+whole of its HTTP: request line and headers in, status line and headers out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MAX_HEAD = 8 * 1024
+MAX_HEADERS = 64
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+    version: str = "HTTP/1.1"
+
+    @property
+    def keep_alive(self) -> bool:
+        connection = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return connection == "keep-alive"
+        return connection != "close"
+
+
+def parse_head(head: bytes) -> Request:
+    """Parse the bytes before the blank line. Raises BadRequest naming the problem."""
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
+        raise BadRequest(400, "request head is not text") from None
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise BadRequest(400, f"malformed request line {lines[0][:80]!r}")
+    method, target, version = parts
+    if not target.startswith("/"):
+        raise BadRequest(400, "request target must be an absolute path")
+    if len(lines) - 1 > MAX_HEADERS:
+        raise BadRequest(431, f"more than {MAX_HEADERS} header lines")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise BadRequest(400, f"malformed header line {line[:80]!r}")
+        headers[name.lower()] = value.strip()
+    split = urlsplit(target)
+    query = dict(parse_qsl(split.query, keep_blank_values=True))
+    return Request(method, unquote(split.path), query, headers, version)
+
+
+def response(
+    status: int,
+    body: bytes = b"",
+    *,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+    keep_alive: bool = True,
+    head_only: bool = False,
+) -> bytes:
+    reason = HTTPStatus(status).phrase
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    if status != 304:
+        lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
+    lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only or status == 304 else head + body
+
+
+def json_error(status: int, message: str, *, keep_alive: bool = False) -> bytes:
+    import json
+
+    body = json.dumps({"error": message}).encode()
+    return response(status, body, keep_alive=keep_alive)

@@ -1,0 +1,304 @@
+"""Vendor stream -> validate -> dedupe -> Kafka, and the feed watchdog.
+
+Ingest reads the primary vendor's push stream through its Toxiproxy link. Every packet
+is validated (a bad one is counted by reason and logged, never forwarded); a valid event
+whose event_id was already ingested is dropped; the rest is produced to Kafka keyed by
+match_id with an idempotent producer (acks=all, linger 0), in the order read.
+
+The watchdog: when the primary has sent nothing (not even a heartbeat) for
+`silence_threshold_s`, or is unreachable that long, ingest switches to the fallback
+vendor, polled every `fallback_poll_interval_s`, and tells the scorekeeper (a record on
+the feed-status topic) so fans see `feed: fallback, delayed: true`. When the primary
+speaks again it switches back; dedupe makes the overlap harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import start_http_server
+
+from pipeline.dedupe import Deduper
+from pipeline.feed.secondary import parse_match_xml, parse_matches_xml
+from pipeline.model import InvalidEvent, MatchEvent, format_time
+from pipeline.service import main
+from pipeline.telemetry import Metrics, dumps, setup_tracing
+
+log = logging.getLogger("ingest")
+propagator = TraceContextTextMapPropagator()
+MAX_LINE = 64 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    primary_url: str
+    secondary_url: str
+    kafka_bootstrap: str
+    topic: str
+    feed_topic: str
+    metrics_port: int
+    trace_dir: Path | None = None
+    silence_threshold_s: float = 3.0
+    fallback_poll_interval_s: float = 15.0
+    fallback_enabled: bool = True
+    """Drill switch: with False the watchdog never switches (drills must catch it)."""
+    dedupe_enabled: bool = True
+    """Drill switch: with False duplicates go to Kafka (the scorekeeper must still cope)."""
+    dedupe_capacity: int = 1_000_000
+
+
+class KafkaOut:
+    """An idempotent producer polled by its own thread; delivery outcomes become metrics."""
+
+    def __init__(self, bootstrap: str, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 0,
+                "message.timeout.ms": 120_000,
+            }
+        )
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    def produce(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: dict[str, str],
+        span: trace.Span | None = None,
+    ) -> None:
+        started = time.perf_counter()
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                self.failed += 1
+                log.error("kafka delivery failed for key %s: %s", key.decode(), error)
+            else:
+                self.metrics.histogram("gameday_kafka_produce_seconds").observe(
+                    time.perf_counter() - started
+                )
+            if span is not None:
+                span.end()
+
+        self.producer.produce(
+            topic,
+            key=key,
+            value=value,
+            on_delivery=delivered,
+            headers=[(k, v.encode()) for k, v in headers.items()],
+        )
+
+    def close(self) -> None:
+        self.producer.flush(10)
+        self._stop.set()
+        self._thread.join(2)
+
+
+async def lines(response: httpx.Response) -> AsyncIterator[bytes]:
+    """Raw lines of a streamed body, bytes kept as sent (invalid UTF-8 included)."""
+    buffer = b""
+    async for chunk in response.aiter_raw():
+        buffer += chunk
+        while (cut := buffer.find(b"\n")) >= 0:
+            yield buffer[:cut]
+            buffer = buffer[cut + 1 :]
+        if len(buffer) > MAX_LINE:  # a packet without an end: reject it, keep reading
+            yield buffer
+            buffer = b""
+
+
+class Ingest:
+    def __init__(self, config: IngestConfig, *, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.dedupe = Deduper(config.dedupe_capacity)
+        self.tracer = trace.get_tracer("gameday.ingest")
+        self.kafka: KafkaOut | None = None
+        self.connected = False
+        self.last_heard = time.monotonic()
+        self.fallback = False
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))
+
+    # --- one packet -------------------------------------------------------------------
+
+    def accept(self, packet: bytes, feed: str) -> bool:
+        """Validate, dedupe and produce one packet. True when it went to Kafka."""
+        with self.tracer.start_as_current_span("vendor.receive") as root:
+            root.set_attribute("feed", feed)
+            with self.tracer.start_as_current_span("ingest.validate_dedupe") as check:
+                try:
+                    event = MatchEvent.parse(packet)
+                except InvalidEvent as exc:
+                    self._reject(exc, packet, feed)
+                    check.set_attribute("rejected", exc.reason)
+                    return False
+                duplicate = self.config.dedupe_enabled and self.dedupe.seen(event.event_id)
+            root.set_attribute("match_id", event.match_id)
+            root.set_attribute("seq", event.seq)
+            root.set_attribute("event_type", event.type)
+            if duplicate:
+                self.metrics.counter("gameday_ingest_duplicates_dropped_total").labels(
+                    feed=feed
+                ).inc()
+                self.metrics.counter("gameday_ingest_packets_total").labels(
+                    feed=feed, outcome="duplicate"
+                ).inc()
+                return False
+            self.produce(event, feed)
+        self.metrics.counter("gameday_ingest_packets_total").labels(
+            feed=feed, outcome="accepted"
+        ).inc()
+        return True
+
+    def produce(self, event: MatchEvent, feed: str) -> None:
+        assert self.kafka is not None
+        span = self.tracer.start_span("kafka.produce")
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, context=trace.set_span_in_context(span))
+        headers = {
+            **carrier,
+            "feed": feed,
+            "source": feed,
+            "ingested_at": format_time(datetime.now(UTC)),
+        }
+        self.kafka.produce(
+            self.config.topic, event.match_id.encode(), event.encode(), headers, span
+        )
+
+    def _reject(self, error: InvalidEvent, packet: bytes, feed: str) -> None:
+        self.metrics.counter("gameday_ingest_rejected_total").labels(reason=error.reason).inc()
+        self.metrics.counter("gameday_ingest_packets_total").labels(
+            feed=feed, outcome="rejected"
+        ).inc()
+        log.warning("rejected packet (%s): %s: %r", error.reason, error, packet[:200])
+
+    # --- the primary stream -----------------------------------------------------------
+
+    async def read_primary_forever(self) -> None:
+        delay = 0.1
+        connected_gauge = self.metrics.gauge("gameday_feed_primary_connected")
+        while True:
+            try:
+                url = f"{self.config.primary_url}/v1/stream"
+                async with self._http.stream("GET", url) as response:
+                    response.raise_for_status()
+                    self.connected, delay = True, 0.1
+                    connected_gauge.set(1)
+                    log.info("connected to the primary stream")
+                    async for line in lines(response):
+                        self.last_heard = time.monotonic()
+                        if line.strip():
+                            self.accept(line, "primary")
+            except (httpx.HTTPError, OSError) as exc:
+                log.warning("primary stream: %s: %s", exc.__class__.__name__, exc)
+            self.connected = False
+            connected_gauge.set(0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    # --- the watchdog and the fallback vendor -----------------------------------------
+
+    def primary_healthy(self) -> bool:
+        return (
+            self.connected and time.monotonic() - self.last_heard < self.config.silence_threshold_s
+        )
+
+    async def watchdog_forever(self) -> None:
+        age = self.metrics.gauge("gameday_feed_last_packet_age_seconds")
+        next_poll = 0.0
+        while True:
+            await asyncio.sleep(0.1)
+            age.set(time.monotonic() - self.last_heard)
+            healthy = self.primary_healthy()
+            if not healthy and not self.fallback and self.config.fallback_enabled:
+                self.switch(fallback=True)
+                next_poll = 0.0
+            elif healthy and self.fallback:
+                self.switch(fallback=False)
+            if self.fallback and time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + self.config.fallback_poll_interval_s
+                await self.poll_secondary()
+
+    def switch(self, *, fallback: bool) -> None:
+        self.fallback = fallback
+        mode = "fallback" if fallback else "primary"
+        log.warning("feed mode -> %s", mode)
+        self.metrics.gauge("gameday_feed_mode").set(1 if fallback else 0)
+        self.metrics.counter("gameday_feed_mode_changes_total").labels(to=mode).inc()
+        assert self.kafka is not None
+        status = {"feed": mode, "delayed": fallback, "since": format_time(datetime.now(UTC))}
+        self.kafka.produce(self.config.feed_topic, b"feed", dumps(status), {})
+
+    async def poll_secondary(self) -> None:
+        polls = self.metrics.counter("gameday_fallback_polls_total")
+        base = self.config.secondary_url
+        try:
+            listing = await self._http.get(f"{base}/v1/matches.xml")
+            listing.raise_for_status()
+            for match_id in parse_matches_xml(listing.content):
+                document = await self._http.get(f"{base}/v1/matches/{match_id}.xml")
+                document.raise_for_status()
+                for event in parse_match_xml(document.content):
+                    self.accept(event.encode(), "fallback")
+        except (httpx.HTTPError, ValueError) as exc:
+            polls.labels(result="error").inc()
+            log.warning("fallback poll failed: %s", exc)
+            return
+        polls.labels(result="ok").inc()
+
+    async def run(self) -> None:
+        self.kafka = KafkaOut(self.config.kafka_bootstrap, self.metrics)
+        self.metrics.gauge("gameday_feed_mode").set(0)
+        tasks = [
+            asyncio.create_task(c) for c in (self.read_primary_forever(), self.watchdog_forever())
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await self._http.aclose()
+            self.kafka.close()
+
+
+async def serve(config: IngestConfig) -> None:
+    provider = setup_tracing("ingest", trace_dir=config.trace_dir)
+    ingest = Ingest(config)
+    server, thread = start_http_server(
+        config.metrics_port, addr="127.0.0.1", registry=ingest.metrics.registry
+    )
+    log.info("ingest: metrics on 127.0.0.1:%d", config.metrics_port)
+    try:
+        await ingest.run()
+    finally:
+        server.shutdown()
+        thread.join(2)
+        provider.shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main("ingest", IngestConfig, serve))

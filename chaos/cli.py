@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline.deploy import (
     ComponentFailed,
@@ -39,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
         help="where to run it (default: local processes)",
     )
     up.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="F",
+        help="divide the pipeline's declared durations (fallback polling, reconciling, the "
+        "feed watchdog) by F, as drills do (default 1)",
+    )
+    up.add_argument(
         "--keep-on-failure",
         action="store_true",
         help="leave what started running when a component fails, to debug it",
@@ -48,6 +57,22 @@ def _parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="health of every component and the endpoints")
     status.add_argument("--json", action="store_true", help="print the DESIGN.md JSON document")
+
+    match = sub.add_parser("match", help="play a scripted match into the feed")
+    match_sub = match.add_subparsers(dest="match_command", required=True, metavar="ACTION")
+    play = match_sub.add_parser("play", help="post a script's events to the stadium, in time")
+    play.add_argument("--script", default="gha-pan", help="script name or YAML path (gha-pan)")
+    play.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=60.0,
+        help="match seconds per real second (default 60: a minute a second)",
+    )
+    play.add_argument(
+        "--match-id",
+        help="play under another id of the same teams, e.g. gha-pan-final (default: the script's)",
+    )
+    match_sub.add_parser("list", help="the scripts available")
 
     bench = sub.add_parser("bench", help="benchmarks; results into docs/benchmarks.md")
     bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
@@ -60,6 +85,16 @@ def _parser() -> argparse.ArgumentParser:
         help="replace the cold-start section of this Markdown file",
     )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -90,7 +125,7 @@ async def _up(args: argparse.Namespace) -> int:
             "gameday up: --target compose is not available yet; use --target local", file=sys.stderr
         )
         return EXIT_BAD_INPUT
-    deployment = LocalDeployment(keep_on_failure=args.keep_on_failure)
+    deployment = LocalDeployment(keep_on_failure=args.keep_on_failure, time_scale=args.time_scale)
     print(f"gameday up: starting the local stack in {deployment.run_dir}", file=sys.stderr)
     status = await deployment.up(progress=_progress)
     _print_status(status)
@@ -118,6 +153,52 @@ async def _status(args: argparse.Namespace) -> int:
     return EXIT_OK if status.healthy else EXIT_FAILED
 
 
+async def _match(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from pipeline.feed.script import available_scripts, load_script, play
+    from pipeline.model import InvalidEvent, teams_of
+
+    if args.match_command == "list":
+        for name in available_scripts():
+            print(name)
+        return EXIT_OK
+    try:
+        script = load_script(args.script)
+        if args.match_id:
+            if teams_of(args.match_id) != teams_of(script.match_id):
+                raise ValueError(
+                    f"--match-id {args.match_id} does not name the teams of {script.match_id}"
+                )
+            script = replace(script, match_id=args.match_id)
+    except (ValueError, InvalidEvent) as exc:
+        print(f"gameday match play: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    endpoints = LocalDeployment().endpoints()
+    token = Path(endpoints["admin_token_file"]).read_text().strip()
+    seconds = script.duration_s / args.speed
+    print(
+        f"gameday match play: {script.match_id}, {len(script.entries)} events over {seconds:.0f}s",
+        file=sys.stderr,
+    )
+
+    def show(event: Any) -> None:
+        team = f" {event.team}" if event.team else ""
+        player = f" {event.player}" if event.player else ""
+        print(
+            f"  {event.minute or 0:>3}' seq {event.seq:<3} {event.type}{team}{player}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    await play(
+        script, control_url=endpoints["feed_control"], token=token, speed=args.speed, on_event=show
+    )
+    for region, url in endpoints["edges"].items():
+        print(f"{region}: {url}/matches/{script.match_id}")
+    return EXIT_OK
+
+
 async def _bench(args: argparse.Namespace) -> int:
     from loadtests.bench import coldstart, machine_description, write_section
 
@@ -137,7 +218,7 @@ async def _bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"up": _up, "down": _down, "status": _status, "bench": _bench}
+COMMANDS = {"up": _up, "down": _down, "status": _status, "match": _match, "bench": _bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,8 +43,9 @@ NEEDS_REF: Final = frozenset({"goal_confirmed", "goal_overturned"})
 
 Status = Literal["scheduled", "live", "half_time", "full_time"]
 
-MATCH_ID: Final = re.compile(r"^([a-z0-9]{2,8})-([a-z0-9]{2,8})$")
-"""A match is named by its teams' codes, home first: `gha-pan` is GHA (home) v PAN."""
+MATCH_ID: Final = re.compile(r"^([a-z0-9]{2,8})-([a-z0-9]{2,8})(?:-[a-z0-9]{1,16})?$")
+"""A match is named by its teams' codes, home first: `gha-pan` is GHA (home) v PAN. An
+optional suffix tells apart two meetings of the same teams: `gha-pan-final`."""
 
 MAX_PACKET_BYTES: Final = 16 * 1024
 MAX_TEXT: Final = 200

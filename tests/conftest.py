@@ -16,7 +16,7 @@ from support import dump_logs, gameday, running, stack_pids
 def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A running local stack, started once with `gameday up` and stopped with `gameday down`."""
     run_dir = tmp_path_factory.mktemp("stack")
-    up = gameday("up", run_dir=run_dir)
+    up = gameday("up", "--time-scale", "5", run_dir=run_dir)
     if up.returncode != 0:
         print(up.stdout, up.stderr, file=sys.stderr)
         gameday("down", run_dir=run_dir)
@@ -32,10 +32,15 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def endpoints(stack_dir: Path) -> dict[str, Any]:
-    status = gameday("status", "--json", run_dir=stack_dir)
-    document: dict[str, Any] = json.loads(status.stdout)
-    endpoints: dict[str, Any] = document["endpoints"]
+def status(stack_dir: Path) -> dict[str, Any]:
+    """`gameday status --json` of the session's stack, as it was when it came up."""
+    document: dict[str, Any] = json.loads(gameday("status", "--json", run_dir=stack_dir).stdout)
+    return document
+
+
+@pytest.fixture(scope="session")
+def endpoints(status: dict[str, Any]) -> dict[str, Any]:
+    endpoints: dict[str, Any] = status["endpoints"]
     return endpoints
 
 

@@ -80,11 +80,16 @@ class LocalDeployment:
         tools: Tools | None = None,
         startup_timeout_s: float | None = None,
         keep_on_failure: bool = False,
+        time_scale: float = 1.0,
     ) -> None:
+        if not time_scale > 0:
+            raise ValueError(f"time scale must be positive, got {time_scale}")
         self.run_dir = (run_dir or env.run_dir()).resolve()
         self._tools = tools
         self.startup_timeout_s = startup_timeout_s or env.startup_timeout_s()
         self.keep_on_failure = keep_on_failure
+        self.time_scale = time_scale
+        """Used by the next fresh `up`; a running stack keeps the scale it started with."""
         self._state: dict[str, Any] = self._read_state()
         self._kafka_probe: health.KafkaProbe | None = None
 
@@ -151,7 +156,9 @@ class LocalDeployment:
 
     @property
     def pipeline(self) -> PipelineLayout:
-        return PipelineLayout(self.ports, self.run_dir)
+        return PipelineLayout(
+            self.ports, self.run_dir, float(self._state.get("time_scale", self.time_scale))
+        )
 
     def _fresh_layout(self) -> None:
         """Empty the run directory and choose ports, a cluster id and an admin token."""
@@ -185,6 +192,7 @@ class LocalDeployment:
             "target": self.target,
             "created_at": _now(),
             "kafka_cluster_id": configs.kafka_cluster_id(),
+            "time_scale": self.time_scale,
             "ports": free_ports(names),
             "processes": {},
         }

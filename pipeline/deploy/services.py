@@ -63,10 +63,22 @@ def link_port_names() -> list[str]:
     return [f"link:{name}" for name in names]
 
 
+FALLBACK_POLL_INTERVAL_S = 15.0
+RECONCILE_INTERVAL_S = 10.0
+SILENCE_THRESHOLD_S = 3.0
+SECONDARY_DELAY_S = 3.0
+
+
 @dataclass(frozen=True)
 class PipelineLayout:
     ports: dict[str, int]
     run_dir: Path
+    time_scale: float = 1.0
+    """Declared durations (fallback polling, reconciling, the feed watchdog, the secondary
+    vendor's lag) are divided by this, as in a drill at `--time-scale`."""
+
+    def scaled(self, seconds: float, *, floor: float = 0.0) -> float:
+        return max(floor, seconds / self.time_scale)
 
     def _local(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
@@ -82,7 +94,7 @@ class PipelineLayout:
             "primary_port": self.ports["feed-primary"],
             "secondary_port": self.ports["feed-secondary"],
             "admin_token_file": str(rd / "admin-token"),
-            "secondary_delay_s": 3.0,
+            "secondary_delay_s": self.scaled(SECONDARY_DELAY_S, floor=0.5),
             "heartbeat_s": 1.0,
             "host": "127.0.0.1",
         }
@@ -94,6 +106,8 @@ class PipelineLayout:
             feed_topic=FEED_TOPIC,
             metrics_port=self.ports["ingest-metrics"],
             trace_dir=rd / "traces",
+            fallback_poll_interval_s=self.scaled(FALLBACK_POLL_INTERVAL_S),
+            silence_threshold_s=self.scaled(SILENCE_THRESHOLD_S, floor=2.0),
         )
         keeper = ScorekeeperConfig(
             kafka_bootstrap=self._local("kafka"),
@@ -105,6 +119,7 @@ class PipelineLayout:
             audit_dir=rd / "audit",
             metrics_port=self.ports["scorekeeper-metrics"],
             trace_dir=rd / "traces",
+            reconcile_interval_s=self.scaled(RECONCILE_INTERVAL_S),
         )
         out: dict[str, dict[str, Any]] = {
             "feed": feed,

@@ -19,7 +19,6 @@ from pipeline.deploy import (
     LocalDeployment,
     StackStatus,
     ToolMissing,
-    Tools,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -83,6 +82,26 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="replace the cold-start section of this Markdown file",
+    )
+    latency = bench_sub.add_parser("latency", help="source -> fan latency at N SSE fans")
+    latency.add_argument(
+        "--fans",
+        type=_positive_int,
+        nargs="+",
+        default=[1000],
+        help="fan counts to measure (default 1000)",
+    )
+    latency.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=300.0,
+        help="match speed (default 300: the match in about 20 s)",
+    )
+    latency.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="replace the latency section of this Markdown file",
     )
     return parser
 
@@ -200,21 +219,9 @@ async def _match(args: argparse.Namespace) -> int:
 
 
 async def _bench(args: argparse.Namespace) -> int:
-    from loadtests.bench import coldstart, machine_description, write_section
+    from loadtests.bench.commands import run
 
-    def on_run(i: int, result: coldstart.ColdStart) -> None:
-        print(f"  run {i + 1}/{args.runs}: healthy in {result.total_s:.2f}s", file=sys.stderr)
-
-    print(f"gameday bench cold-start: {args.runs} runs", file=sys.stderr)
-    results = await asyncio.to_thread(coldstart.measure_cold_start, args.runs, on_run)
-    command = f"gameday bench cold-start --runs {args.runs}"
-    text = coldstart.markdown(
-        results, command=command, machine=machine_description(), tools=Tools.load()
-    )
-    print(text)
-    if args.write:
-        write_section(args.write, "cold-start", text)
-        print(f"gameday bench: wrote the cold-start section of {args.write}", file=sys.stderr)
+    await asyncio.to_thread(run, args)
     return EXIT_OK
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -403,11 +402,17 @@ class Scorekeeper:
         assert self._consumer is not None
         consumer = self._consumer
         loop = asyncio.get_running_loop()
+
+        def fetch() -> list[Message]:
+            # Wait for the first message only, then take what else is already there:
+            # consume(n, timeout) would hold the first one back until n arrive.
+            first = consumer.poll(0.1)
+            if first is None:
+                return []
+            return [first, *consumer.consume(num_messages=499, timeout=0)]
+
         while True:
-            messages: Sequence[Message] = await loop.run_in_executor(
-                None, lambda: consumer.consume(num_messages=500, timeout=0.1)
-            )
-            for message in messages:
+            for message in await loop.run_in_executor(None, fetch):
                 await self._on_message(message)
 
     async def _on_message(self, message: Message) -> None:

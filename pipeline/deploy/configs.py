@@ -16,8 +16,15 @@ from pipeline.topology import REDIS_MASTER_NAME
 
 
 def kafka_cluster_id() -> str:
-    """A new KRaft cluster id: a UUID in URL-safe base64 without padding, as Kafka writes it."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A new KRaft cluster id: a UUID in URL-safe base64 without padding, as Kafka writes it.
+
+    Like Kafka's own Uuid.randomUuid(), never one starting with '-', which the storage
+    tool's command line would take for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def kafka_properties(*, broker_port: int, controller_port: int, data_dir: Path) -> str:

@@ -1,0 +1,138 @@
+"""Source -> fan latency: a scripted match played to N fans spread over the regions' edges.
+
+Each fan is an SSE client that timestamps every frame on arrival; latency is that time
+minus the event's `occurred_at` (the moment the stadium posted it), so every hop counts:
+feed, ingest, Kafka, scorekeeper, Redis + WAIT, the edge, the socket. The fans run in
+this process, on the same two cores as the pipeline, which a production fan does not:
+the figures are an upper bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chaos.delivery import DeliveryReport, check_delivery
+from chaos.fans import Fan, watch
+from pipeline.deploy import LocalDeployment, Tools
+from pipeline.feed.script import load_script, play
+
+
+@dataclass
+class LatencyResult:
+    fans: int
+    events: int
+    samples: list[float]
+    delivery: DeliveryReport
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _warm_up(endpoints: dict[str, Any], token: str) -> None:
+    """One event through every hop first: producer metadata, the consumer group join and
+    the edges' first reads are start-up costs, not latency."""
+    match_id = f"gha-pan-warmup{uuid.uuid4().hex[:6]}"
+    script = replace(load_script("gha-pan"), match_id=match_id)
+    first = script.to_events(datetime.now(UTC), "warmup")[:1]
+    watchers = [Fan(url, match_id) for url in endpoints["edges"].values()]
+    stop = asyncio.Event()
+    watching = asyncio.create_task(watch(watchers, stop))
+    async with httpx.AsyncClient(timeout=10) as client:
+        await client.post(
+            f"{endpoints['feed_control']}/v1/matches/{match_id}/events",
+            json=[first[0].to_json()],
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    for _ in range(300):
+        if all(w.history.receipts for w in watchers):
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await watching
+
+
+async def _measure(
+    endpoints: dict[str, Any], fans: int, speed: float, progress: Callable[[str], None]
+) -> LatencyResult:
+    match_id = f"gha-pan-{uuid.uuid4().hex[:8]}"
+    edges = list(endpoints["edges"].values())
+    crowd = [Fan(edges[i % len(edges)], match_id, fan_id=f"fan-{i}") for i in range(fans)]
+    stop = asyncio.Event()
+    watching = asyncio.create_task(watch(crowd, stop))
+    deadline = asyncio.get_running_loop().time() + 60
+    while sum(f.connected.is_set() for f in crowd) < fans:
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(
+                f"only {sum(f.connected.is_set() for f in crowd)} of {fans} "
+                "fans connected within 60 s"
+            )
+        await asyncio.sleep(0.1)
+    token = Path(endpoints["admin_token_file"]).read_text().strip()
+    await _warm_up(endpoints, token)
+    progress(f"{fans} fans connected; playing {match_id}")
+    script = replace(load_script("gha-pan"), match_id=match_id)
+    source = await play(script, control_url=endpoints["feed_control"], token=token, speed=speed)
+    last = source[-1].seq
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(f.history.last_seq != last for f in crowd):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    histories = await watching
+    samples = [r.latency_s for h in histories for r in h.receipts]
+    return LatencyResult(fans, len(source), samples, check_delivery(histories, source))
+
+
+def measure_latency(
+    fans: int, *, speed: float = 300.0, progress: Callable[[str], None] = lambda _: None
+) -> LatencyResult:
+    """Start a fresh local stack, measure, stop it."""
+    tools = Tools.load()
+
+    async def run() -> LatencyResult:
+        with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
+            deployment = LocalDeployment(run_dir=Path(tmp) / "run", tools=tools)
+            try:
+                progress("starting a fresh local stack")
+                await deployment.up()
+                return await _measure(deployment.endpoints(), fans, speed, progress)
+            finally:
+                await deployment.down()
+
+    return asyncio.run(run())
+
+
+def markdown(results: list[LatencyResult], *, command: str, machine: str) -> str:
+    lines = [
+        "## Source -> fan latency (SSE)",
+        "",
+        "A scripted match (29 events) played while N fans, spread evenly over the three "
+        "regions' edges, hold SSE streams. Latency per received update = arrival at the fan "
+        "minus the event's `occurred_at` (when the stadium posted it). The fans run on the "
+        "same 2 cores as Kafka, Redis and the pipeline.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {machine}",
+        "",
+        "| fans | updates received | p50 | p90 | p99 | max | lost | duplicated | out of order |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ms = [f"{r.quantile(q) * 1000:.0f} ms" for q in (0.5, 0.9, 0.99)]
+        lines.append(
+            f"| {r.fans} | {len(r.samples)} | {' | '.join(ms)} | "
+            f"{max(r.samples) * 1000:.0f} ms | {r.delivery.lost} | "
+            f"{r.delivery.duplicated} | {r.delivery.out_of_order} |"
+        )
+    return "\n".join(lines) + "\n"

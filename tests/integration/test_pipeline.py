@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from chaos.delivery import check_delivery
 from chaos.fans import Fan, FanHistory, watch
@@ -297,5 +298,68 @@ def test_a_silent_primary_switches_fans_to_the_delayed_fallback_and_back_without
         assert "fallback" in modes, history.feed_events
         assert modes[-1] == "primary"
         delayed = {r.seq for r in history.receipts if r.data["delayed"]}
-        assert delayed and delayed <= set(range(6, 13)), delayed
+        assert delayed, "no update came from the fallback vendor"
+        assert delayed <= set(range(6, 13)), delayed
         assert not history.receipts[-1].data["delayed"]
+
+
+def test_an_event_the_stream_never_delivered_is_filled_from_the_vendors_replay(
+    endpoints: dict[str, Any],
+    status: dict[str, Any],
+) -> None:
+    match_id = new_match()
+    events = script_events(match_id)[:10]
+    control = endpoints["feed_control"]
+    auth = {"Authorization": f"Bearer {token(endpoints)}"}
+    keeper = status["services"]["scorekeeper"]["url"] + "/metrics"
+    before = httpx.get(keeper, timeout=5).text
+
+    async def mode(client: httpx.AsyncClient, value: str) -> None:
+        answer = await client.post(f"{control}/v1/feed/primary", json={"mode": value}, headers=auth)
+        assert answer.status_code == 200
+
+    async def inject() -> list[MatchEvent]:
+        await post(endpoints, match_id, json.dumps([e.to_json() for e in events[:4]]).encode())
+        async with httpx.AsyncClient(timeout=5) as client:
+            await mode(client, "silent")  # seq 5 is recorded but never pushed
+            await post(endpoints, match_id, json.dumps([events[4].to_json()]).encode())
+            await mode(client, "normal")  # well before the watchdog would notice
+        await post(endpoints, match_id, json.dumps([e.to_json() for e in events[5:]]).encode())
+        return events
+
+    histories, source = asyncio.run(watched(endpoints, match_id, inject, per_region=1))
+
+    assert check_delivery(histories, source).ok
+    after = httpx.get(keeper, timeout=5).text
+    filled = _counter(after, "gameday_scorekeeper_gap_fills_total", result="gap") - _counter(
+        before, "gameday_scorekeeper_gap_fills_total", result="gap"
+    )
+    assert filled >= 1
+    assert all(not r.data["delayed"] for h in histories for r in h.receipts)
+
+
+def test_the_reconciler_repairs_a_score_state_that_drifted_in_redis(
+    endpoints: dict[str, Any],
+    status: dict[str, Any],
+) -> None:
+    match_id = new_match()
+    events = script_events(match_id)[:6]
+    asyncio.run(post(endpoints, match_id, json.dumps([e.to_json() for e in events]).encode()))
+    host, port = endpoints["redis_sentinels"][0].rsplit(":", 1)
+    with redis.Redis(host=host, port=int(port)) as sentinel:
+        master_host, master_port = sentinel.sentinel_get_master_addr_by_name("scores")
+    key = f"gameday:match:{match_id}:state"
+    with redis.Redis(host=master_host, port=int(master_port)) as client:
+        deadline = time.monotonic() + 10
+        while (client.get(f"gameday:match:{match_id}:seq") or b"0") != b"6":
+            assert time.monotonic() < deadline, "the events never reached Redis"
+            time.sleep(0.05)
+        good = client.get(key)
+        client.set(key, b'{"score": "tampered"}')
+        deadline = time.monotonic() + 15  # the reconciler runs every 2 s at time scale 5
+        while client.get(key) != good:
+            assert time.monotonic() < deadline, "the drift was never repaired"
+            time.sleep(0.1)
+    keeper = status["services"]["scorekeeper"]["url"] + "/metrics"
+    text = httpx.get(keeper, timeout=5).text
+    assert _counter(text, "gameday_reconcile_corrections_total", kind="state_drift") >= 1

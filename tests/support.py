@@ -43,3 +43,17 @@ def dump_logs(run_dir: Path) -> None:
         lines = log.read_text(errors="replace").splitlines()[-30:]
         print(f"\n===== {log.name} (last {len(lines)} lines) =====", file=sys.stderr)
         print("\n".join(lines), file=sys.stderr)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium (`make install`); Playwright drives it, never a browser of its own."""
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

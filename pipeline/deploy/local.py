@@ -257,6 +257,10 @@ class LocalDeployment:
         return {c.name: c.metrics for c in self.components() if c.metrics is not None}
 
     def components(self) -> list[Component]:
+        """Everything the stack runs: its infrastructure, then the pipeline."""
+        return self.infrastructure() + self.pipeline.components()
+
+    def infrastructure(self) -> list[Component]:
         t, p, rd = self.tools, self.ports, self.run_dir
         kafka_dir = rd / "kafka"
         if self._kafka_probe is None:
@@ -364,7 +368,7 @@ class LocalDeployment:
                 metrics=f"127.0.0.1:{p['alertmanager']}",
             )
         )
-        return out + self.pipeline.components()
+        return out
 
     def _format_kafka(self, log_path: Path) -> None:
         kafka_dir = self.run_dir / "kafka"
@@ -423,18 +427,19 @@ class LocalDeployment:
             if not self.running():
                 self._fresh_layout()
                 report("stack", f"fresh start in {self.run_dir}")
-            components = self.components()
             alive = self.running()
-            todo = [c for c in components if c.name not in alive]
-            for c in components:
-                if c.name in alive:
-                    report(c.name, f"already running (pid {alive[c.name].pid})")
             try:
-                await _all(self._start(c, report) for c in todo)
-                # Components that were already running may still be converging.
-                await _all(
-                    self._wait_healthy(c, None, report) for c in components if c.name in alive
-                )
+                # Infrastructure first, then the pipeline on top of it, as a real
+                # deployment orders them (compose's depends_on: service_healthy).
+                for layer in (self.infrastructure(), self.pipeline.components()):
+                    for c in layer:
+                        if c.name in alive:
+                            report(c.name, f"already running (pid {alive[c.name].pid})")
+                    await _all(self._start(c, report) for c in layer if c.name not in alive)
+                    # Components that were already running may still be converging.
+                    await _all(
+                        self._wait_healthy(c, None, report) for c in layer if c.name in alive
+                    )
             except BaseException:
                 if not self.keep_on_failure:
                     report("stack", "stopping what was started")

@@ -20,7 +20,7 @@
 "use strict";
 
 (() => {
-  const MATCH_ID = /^[a-z0-9]{2,8}-[a-z0-9]{2,8}$/;
+  const MATCH_ID = /^[a-z0-9]{2,8}-[a-z0-9]{2,8}(?:-[a-z0-9]{1,16})?$/;
   const RECEIPTS_MAX = 500;
   const FIRST_POLL_MAX_MS = 2500;
   const STATUS_TEXT = { half_time: "Half time", full_time: "Full time" };
@@ -142,8 +142,9 @@
   }
 
   function teams() {
-    if (state) return [String(state.home), String(state.away)];
-    return matchId ? matchId.toUpperCase().split("-") : ["–", "–"];
+    const [home, away] = matchId ? matchId.toUpperCase().split("-") : ["–", "–"];
+    if (!state) return [home, away];
+    return [String(state.home ?? home), String(state.away ?? away)];
   }
 
   function goalsOf(team) {
@@ -174,7 +175,8 @@
 
   function statusText() {
     if (!matchId) return "No match selected";
-    if (!state) return notFound ? "Match not found" : "Waiting for the match…";
+    // A known match with no state yet has a working stream but a 404 snapshot.
+    if (!state) return notFound && gameday.connection !== "live" ? "Match not found" : "Waiting for the match…";
     if (state.status === "live") return `Live ${minuteText(state.minute)}`.trim();
     if (STATUS_TEXT[state.status]) return STATUS_TEXT[state.status];
     const at = kickoffText(state.kickoff_at);
@@ -225,8 +227,8 @@
     item.dataset.team = String(goal.team);
     item.append(
       el("span", "goal-minute", minuteText(goal.minute)),
-      el("span", "goal-player", goal.player ?? "Goal"),
       el("span", "goal-team", goal.team),
+      el("span", "goal-player", goal.player ?? "Goal"),
     );
     if (goal.under_review) item.append(el("span", "goal-flag goal-flag-review", "Under review"));
     else if (goal.provisional) item.append(el("span", "goal-flag", "Provisional"));
@@ -263,8 +265,9 @@
   }
 
   function setConnection(next) {
+    if (gameday.connection === next) return;
     gameday.connection = next;
-    renderMarks();
+    render();
   }
 
   // ---- stream, polling, staleness -------------------------------------------
@@ -294,10 +297,12 @@
   }
 
   function streamUp() {
+    const wasCached = fromCache;
     fromCache = false;
     stopPolling();
     armWatchdog();
     setConnection("live");
+    if (wasCached) renderMarks();
   }
 
   function streamDown() {

@@ -132,7 +132,18 @@ def test_every_prometheus_target_is_up(endpoints: dict[str, Any]) -> None:
         if all(h == "up" for h, _ in health.values()) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert set(health) == {"prometheus", "alertmanager", "toxiproxy", "kafka"}
+    assert set(health) == {
+        "prometheus",
+        "alertmanager",
+        "toxiproxy",
+        "kafka",
+        "feed",
+        "ingest",
+        "scorekeeper",
+        "edge-us-east",
+        "edge-eu-west",
+        "edge-ap-southeast",
+    }
     assert all(h == "up" for h, _ in health.values()), health
     # The broker's own metrics arrive through the JMX exporter.
     query = httpx.get(

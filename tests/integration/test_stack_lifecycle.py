@@ -20,6 +20,12 @@ SERVICES = {
     "toxiproxy",
     "prometheus",
     "alertmanager",
+    "feed",
+    "ingest",
+    "scorekeeper",
+    "edge-us-east",
+    "edge-eu-west",
+    "edge-ap-southeast",
 }
 
 

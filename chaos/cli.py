@@ -73,6 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     match_sub.add_parser("list", help="the scripts available")
 
+    trace = sub.add_parser("trace", help="read the pipeline's traces")
+    trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
+    summary = trace_sub.add_parser(
+        "summary", help="per-hop latency, and the hop that made the slowest traces slow"
+    )
+    summary.add_argument(
+        "--run",
+        type=Path,
+        metavar="DIR",
+        help="the stack's run directory (default: the current stack's)",
+    )
+    summary.add_argument("--json", action="store_true", help="print JSON")
+    summary.add_argument(
+        "--slowest",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="how many of the slowest traces to show (default 5)",
+    )
+
     bench = sub.add_parser("bench", help="benchmarks; results into docs/benchmarks.md")
     bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     cold = bench_sub.add_parser("cold-start", help="time from `gameday up` to a healthy stack")
@@ -218,6 +238,19 @@ async def _match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _trace(args: argparse.Namespace) -> int:
+    from chaos.traces import load_spans, summarize, traces
+
+    run_dir = args.run or LocalDeployment().run_dir
+    trace_dir = run_dir / "traces"
+    if not trace_dir.is_dir():
+        print(f"gameday trace: no traces in {trace_dir}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    summary = summarize(traces(load_spans(trace_dir)), slowest=args.slowest)
+    print(json.dumps(summary.to_json(), indent=2) if args.json else summary.render())
+    return EXIT_OK if summary.traces else EXIT_FAILED
+
+
 async def _bench(args: argparse.Namespace) -> int:
     from loadtests.bench.commands import run
 
@@ -225,7 +258,14 @@ async def _bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"up": _up, "down": _down, "status": _status, "match": _match, "bench": _bench}
+COMMANDS = {
+    "up": _up,
+    "down": _down,
+    "status": _status,
+    "match": _match,
+    "trace": _trace,
+    "bench": _bench,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

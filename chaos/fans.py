@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
 from pipeline.model import parse_time
+
+_propagator = TraceContextTextMapPropagator()
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,10 @@ class Fan:
         fan_id: str = "",
         last_event_id: int | None = None,
         connect_timeout_s: float = 5.0,
+        tracer: trace.Tracer | None = None,
     ) -> None:
+        self.tracer = tracer
+        """When given, every receipt is a `fan.receive` span in the update's trace."""
         self.url = urlsplit(base_url)
         self.match_id = match_id
         self.history = FanHistory(fan_id or f"fan-{id(self):x}", region, match_id)
@@ -158,6 +166,22 @@ class Fan:
             self.history.feed_events.append(data)
         elif fields.get("event", "message") == "score":
             self.history.receipts.append(Receipt(int(data["seq"]), data, now))
+            if self.tracer is not None:
+                self._span(data, int(now.timestamp() * 1e9))
+
+    def _span(self, data: dict[str, Any], at_ns: int) -> None:
+        assert self.tracer is not None
+        context = _propagator.extract({"traceparent": data.get("traceparent") or ""})
+        attributes: dict[str, str | int] = {
+            "region": self.history.region,
+            "fan": self.history.fan_id,
+            "seq": int(data["seq"]),
+            "match_id": self.match_id,
+        }
+        span = self.tracer.start_span(
+            "fan.receive", context=context, start_time=at_ns, attributes=attributes
+        )
+        span.end(end_time=at_ns)
 
 
 async def watch(fans: list[Fan], stop: asyncio.Event) -> list[FanHistory]:

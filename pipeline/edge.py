@@ -183,8 +183,15 @@ class Edge:
             ).inc()
         fan.transport.abort() if reason == "slow_client" else fan.transport.close()
 
-    def deliver(self, match: MatchFeed, seq: int, payload: bytes) -> None:
-        """Make `seq` the match's newest update and write it to every fan still before it."""
+    def deliver(
+        self, match: MatchFeed, seq: int, payload: bytes, read_ns: int | None = None
+    ) -> None:
+        """Make `seq` the match's newest update and write it to every fan still before it.
+
+        `read_ns` is when the update was read from Redis (time.time_ns()); the fan-out span
+        starts there, so the trace shows the edge's own time apart from the Redis hop.
+        """
+        read_ns = read_ns or time.time_ns()
         frame = score_frame(seq, payload)
         match.last_seq, match.payload = seq, payload
         match.frames.append((seq, frame))
@@ -198,9 +205,9 @@ class Edge:
                 fan.last_seq = seq
                 written += 1
         self._frames.inc(written)
-        self._observe(payload, written)
+        self._observe(payload, written, read_ns)
 
-    def _observe(self, payload: bytes, fans: int) -> None:
+    def _observe(self, payload: bytes, fans: int, read_ns: int) -> None:
         try:
             data = json.loads(payload)
             occurred = parse_time(data["occurred_at"])
@@ -210,11 +217,16 @@ class Edge:
         latency = (datetime.now(UTC) - occurred).total_seconds()
         self._latency.labels(event_type=kind, region=self.config.region).observe(max(0.0, latency))
         context = propagator.extract({"traceparent": data.get("traceparent") or ""})
-        span = self.tracer.start_span("edge.fanout", context=context)
-        span.set_attribute("region", self.config.region)
-        span.set_attribute("fans", fans)
-        span.set_attribute("seq", data.get("seq", 0))
-        span.end()
+        attributes = {
+            "region": self.config.region,
+            "fans": fans,
+            "seq": data.get("seq", 0),
+            "match_id": data.get("match_id", ""),
+            "event_type": kind,
+        }
+        self.tracer.start_span(
+            "edge.fanout", context=context, attributes=attributes, start_time=read_ns
+        ).end()
 
     def broadcast_feed(self, payload: bytes) -> None:
         self.feed_payload = payload
@@ -298,7 +310,9 @@ class Edge:
                     self.deliver(match, seq, payload)
         self.last_read_ok = time.monotonic()
 
-    async def on_update(self, match: MatchFeed, seq: int, payload: bytes) -> None:
+    async def on_update(
+        self, match: MatchFeed, seq: int, payload: bytes, read_ns: int | None = None
+    ) -> None:
         outcomes = self.metrics.counter("gameday_edge_updates_total")
         if seq <= match.last_seq or seq in match.held:
             outcomes.labels(region=self.config.region, outcome="duplicate").inc()
@@ -313,7 +327,7 @@ class Edge:
                 region=self.config.region
             ).inc(len(repaired))
         while (ready := match.held.pop(match.last_seq + 1, None)) is not None:
-            self.deliver(match, match.last_seq + 1, ready)
+            self.deliver(match, match.last_seq + 1, ready, read_ns)
 
     async def follow_forever(self) -> None:
         reconnects = self.metrics.counter("gameday_edge_redis_reconnects_total")
@@ -322,6 +336,7 @@ class Edge:
             try:
                 store = ScoreStore(await self.follower.client())
                 entries = await store.read_updates(self.position, block_ms=1000)
+                read_ns = time.time_ns()
                 self.last_read_ok = time.monotonic()
                 delay = 0.05
             except (RedisError, OSError) as exc:
@@ -345,17 +360,17 @@ class Edge:
                 continue
             for entry_id, fields in entries:
                 self.position = entry_id
-                await self._on_entry(fields)
+                await self._on_entry(fields, read_ns)
             await self._retry_held()
 
-    async def _on_entry(self, fields: dict[bytes, bytes]) -> None:
+    async def _on_entry(self, fields: dict[bytes, bytes], read_ns: int) -> None:
         match_id = fields.get(b"m", b"").decode()
         if match_id == "*":
             self.broadcast_feed(fields.get(b"f", b"{}"))
             return
         match = self.match(match_id)
         if match is not None:
-            await self.on_update(match, int(fields[b"s"]), fields[b"d"])
+            await self.on_update(match, int(fields[b"s"]), fields[b"d"], read_ns)
 
     async def _retry_held(self) -> None:
         """Updates held behind a gap: look for the missing ones again (a re-apply may be in)."""

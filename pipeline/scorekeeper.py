@@ -70,6 +70,8 @@ class Pending:
     offset: int
     feed: str
     carrier: dict[str, str]
+    received_ns: int = 0
+    """When the message left Kafka (time.time_ns()), for the consume span."""
 
     @property
     def seq(self) -> int:
@@ -229,24 +231,39 @@ class Scorekeeper:
     async def apply(self, book: MatchBook, pending: Pending) -> None:
         event = pending.event
         context = propagator.extract(pending.carrier)
-        with self.tracer.start_as_current_span("scorekeeper.apply", context=context) as span:
-            span.set_attribute("match_id", event.match_id)
-            span.set_attribute("seq", event.seq)
-            carrier: dict[str, str] = {}
-            propagator.inject(carrier)
+        attributes: dict[str, str | int] = {
+            "match_id": event.match_id,
+            "seq": event.seq,
+            "event_type": event.type,
+        }
+        if pending.received_ns:  # from Kafka to here: fetch, then any wait behind a gap
+            self.tracer.start_span(
+                "kafka.consume",
+                context=context,
+                attributes=attributes,
+                start_time=pending.received_ns,
+            ).end()
+        carrier: dict[str, str] = {}
+        with self.tracer.start_as_current_span(
+            "scorekeeper.apply", context=context, attributes=attributes
+        ):
             book.state = book.state.apply(event)
             published_at = format_time(datetime.now(UTC))
-            book.payloads[event.seq] = self._payload(
-                book.state, pending.feed, published_at, carrier.get("traceparent")
-            )
             if self.config.commit_before_apply:
                 self.offsets.finished(pending.partition, pending.offset)
                 self.commit()
-            started = time.perf_counter()
-            await self._durable_apply(book, event.seq)
-            self.metrics.histogram("gameday_scorekeeper_apply_seconds").observe(
-                time.perf_counter() - started
-            )
+            # The hand-off to the edges is the Redis write itself (the update stream):
+            # its span is the parent of everything the edges and fans do with the update.
+            with self.tracer.start_as_current_span("redis.handoff", attributes=attributes):
+                propagator.inject(carrier)
+                book.payloads[event.seq] = self._payload(
+                    book.state, pending.feed, published_at, carrier.get("traceparent")
+                )
+                started = time.perf_counter()
+                await self._durable_apply(book, event.seq)
+                self.metrics.histogram("gameday_scorekeeper_apply_seconds").observe(
+                    time.perf_counter() - started
+                )
         self.audit.append(
             event,
             feed=pending.feed,
@@ -446,6 +463,7 @@ class Scorekeeper:
                 offset,
                 headers.get("feed", "primary"),
                 {"traceparent": headers.get("traceparent", "")},
+                received_ns=time.time_ns(),
             )
         )
 

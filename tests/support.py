@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from pipeline import env
 
@@ -57,3 +62,29 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def token(endpoints: dict[str, Any]) -> str:
+    return Path(endpoints["admin_token_file"]).read_text().strip()
+
+
+async def post(
+    endpoints: dict[str, Any], match_id: str, body: bytes, content_type: str = "application/json"
+) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            f"{endpoints['feed_control']}/v1/matches/{match_id}/events",
+            content=body,
+            headers={"Authorization": f"Bearer {token(endpoints)}", "Content-Type": content_type},
+        )
+    assert response.status_code == 202, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.05)

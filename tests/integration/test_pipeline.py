@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from support import post, token, until
 
 from chaos.delivery import check_delivery
 from chaos.fans import Fan, FanHistory, watch
@@ -30,35 +30,9 @@ def new_match() -> str:
     return f"gha-pan-{uuid.uuid4().hex[:10]}"
 
 
-def token(endpoints: dict[str, Any]) -> str:
-    return Path(endpoints["admin_token_file"]).read_text().strip()
-
-
-async def post(
-    endpoints: dict[str, Any], match_id: str, body: bytes, content_type: str = "application/json"
-) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(
-            f"{endpoints['feed_control']}/v1/matches/{match_id}/events",
-            content=body,
-            headers={"Authorization": f"Bearer {token(endpoints)}", "Content-Type": content_type},
-        )
-    assert response.status_code == 202, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
 def script_events(match_id: str) -> list[MatchEvent]:
     script = replace(load_script("gha-pan"), match_id=match_id)
     return script.to_events(datetime.now(UTC), uuid.uuid4().hex[:6], speed=SPEED)
-
-
-async def until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def watched(

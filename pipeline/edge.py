@@ -23,7 +23,7 @@ import logging
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -33,6 +33,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from pipeline.clientreport import ClientReport
 from pipeline.httpwire import MAX_HEAD, BadRequest, Request, json_error, parse_head, response
 from pipeline.model import MATCH_ID, parse_time
 from pipeline.redisconn import MasterFollower, RedisTarget
@@ -431,6 +432,41 @@ class Edge:
     def healthy(self) -> bool:
         return time.monotonic() - self.last_read_ok < 5.0
 
+    def client_report(self, body: bytes) -> tuple[int, str]:
+        """A page's telemetry (pipeline/web/app.js): metrics, and a span per receipt.
+
+        Returns (HTTP status, error). A bad report is refused and counted; it never
+        touches a metric.
+        """
+        reports = self.metrics.counter("gameday_client_reports_total")
+        try:
+            report = ClientReport.parse(body)
+        except ValueError as exc:
+            reports.labels(region=self.config.region, result="rejected").inc()
+            return 400, str(exc)
+        region = self.config.region
+        if report.page_load_s is not None:
+            self.metrics.histogram("gameday_client_page_load_seconds").labels(
+                region=region
+            ).observe(report.page_load_s)
+        if report.staleness_s is not None:
+            self.metrics.histogram("gameday_client_staleness_seconds").labels(
+                region=region, visible=str(report.visible).lower()
+            ).observe(report.staleness_s)
+        delay = self.metrics.histogram("gameday_client_update_delay_seconds").labels(region=region)
+        for receipt in report.receipts:
+            delay.observe(max(0.0, receipt.delay_s))
+            context = propagator.extract({"traceparent": receipt.traceparent})
+            at_ns = int(receipt.received_at_ms * 1e6)
+            self.tracer.start_span(
+                "browser.receive",
+                context=context,
+                start_time=at_ns,
+                attributes={"region": region, "seq": receipt.seq},
+            ).end(end_time=at_ns)
+        reports.labels(region=region, result="ok").inc()
+        return 202, ""
+
 
 class EdgeProtocol(asyncio.Protocol):
     """One client connection: requests until it becomes an SSE stream or closes."""
@@ -442,6 +478,8 @@ class EdgeProtocol(asyncio.Protocol):
         self.streaming = False
         self.fan_match: MatchFeed | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._awaiting: tuple[Request, int] | None = None
+        """A request whose head is parsed, and the body length it still waits for."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -466,19 +504,27 @@ class EdgeProtocol(asyncio.Protocol):
         if self.streaming:
             return  # a stream's client has nothing more to say
         self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.buffer) > MAX_HEAD:
-                self._fail(BadRequest(431, "request head too large"))
-            return
-        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        if self._awaiting is None:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    self._fail(BadRequest(431, "request head too large"))
+                return
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+            try:
+                request = parse_head(head)
+                self._awaiting = (request, request.body_length())
+            except BadRequest as exc:
+                self._fail(exc)
+                return
+        request, length = self._awaiting
+        if len(self.buffer) < length:
+            return  # the rest of the body is on its way (within the request deadline)
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        self._awaiting = None
         if self._deadline is not None:
             self._deadline.cancel()
-        try:
-            request = parse_head(head)
-        except BadRequest as exc:
-            self._fail(exc)
-            return
+        request = replace(request, body=body)
         asyncio.ensure_future(self._dispatch(request)).add_done_callback(self._crashed)
 
     def _crashed(self, task: asyncio.Future[None]) -> None:
@@ -513,6 +559,11 @@ class EdgeProtocol(asyncio.Protocol):
 
     async def _dispatch(self, request: Request) -> None:
         edge, path = self.edge, request.path
+        if request.method == "POST" and path == "/v1/telemetry":
+            status, message = edge.client_report(request.body)
+            body = dumps({"ok": True} if status == 202 else {"error": message})
+            self._send(request, "telemetry", response(status, body, keep_alive=request.keep_alive))
+            return
         if request.method not in ("GET", "HEAD"):
             self._send(request, "other", json_error(405, f"{request.method} is not allowed"))
             return

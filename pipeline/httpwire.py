@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 MAX_HEAD = 8 * 1024
 MAX_HEADERS = 64
+MAX_BODY = 16 * 1024
 
 
 class BadRequest(Exception):
@@ -29,6 +30,22 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str] = field(default_factory=dict)
     version: str = "HTTP/1.1"
+    body: bytes = b""
+
+    def body_length(self) -> int:
+        """The declared body length of a request that carries one; BadRequest if unusable."""
+        if "transfer-encoding" in self.headers:
+            raise BadRequest(411, "chunked request bodies are not accepted; send Content-Length")
+        raw = self.headers.get("content-length")
+        if raw is None:
+            if self.method in ("POST", "PUT"):
+                raise BadRequest(411, "Content-Length is required")
+            return 0
+        if not raw.isdigit():
+            raise BadRequest(400, f"Content-Length {raw[:20]!r} is not a number")
+        if int(raw) > MAX_BODY:
+            raise BadRequest(413, f"request body over {MAX_BODY} bytes")
+        return int(raw)
 
     @property
     def keep_alive(self) -> bool:

@@ -43,6 +43,9 @@ LATENCY_BUCKETS = (
 """Source -> fan latency buckets: one at every SLO threshold (1 s goals, 3 s cards and
 substitutions) and at the p99 alert threshold (2 s)."""
 
+STALENESS_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+"""How old the score on a fan's screen is: seconds to many minutes (quiet spells count)."""
+
 FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """For one hop (a produce, a Redis apply)."""
 
@@ -118,6 +121,32 @@ CATALOG: dict[str, MetricSpec] = {
             "region",
             "route",
             "status",
+        ),
+        # --- what fans' browsers report (POST /v1/telemetry on an edge) -----------------
+        _h(
+            "gameday_client_update_delay_seconds",
+            "Source occurred_at to the browser applying the update (the browser's clock).",
+            LATENCY_BUCKETS,
+            "region",
+        ),
+        _h(
+            "gameday_client_staleness_seconds",
+            "Age of the newest update a page shows, as the page reports it every few seconds.",
+            STALENESS_BUCKETS,
+            "region",
+            "visible",
+        ),
+        _h(
+            "gameday_client_page_load_seconds",
+            "Navigation to the page's load event.",
+            LATENCY_BUCKETS,
+            "region",
+        ),
+        _c(
+            "gameday_client_reports_total",
+            "Telemetry reports from pages, by result.",
+            "region",
+            "result",
         ),
         # --- ingest ---------------------------------------------------------------------
         _c("gameday_ingest_packets_total", "Vendor packets read, by outcome.", "feed", "outcome"),

@@ -109,6 +109,7 @@
     gameday.lastUpdateAt = now;
     gameday.receipts.push({ seq: next.seq, received_at_ms: now, via });
     if (gameday.receipts.length > RECEIPTS_MAX) gameday.receipts.shift();
+    if (via !== "cache") noteReceipt(next, now);
     if (typeof next.delayed === "boolean") setFeed(next);
     render();
     if (via !== "cache") remember();
@@ -405,6 +406,43 @@
     target.postMessage({ type: "state", state: { ...state, feed: feedInfo.feed, delayed: feedInfo.delayed } });
   }
 
+  // ---- telemetry: what this fan sees, reported to the edge ---------------------
+
+  const REPORT_MS = seconds(params.get("report_s"), 10) * 1000;
+  const REPORT_RECEIPTS_MAX = 50;
+  let unreported = [];
+
+  function noteReceipt(next, now) {
+    if (unreported.length >= REPORT_RECEIPTS_MAX || typeof next.occurred_at !== "string") return;
+    unreported.push({
+      seq: next.seq,
+      received_at_ms: now,
+      occurred_at: next.occurred_at,
+      traceparent: typeof next.traceparent === "string" ? next.traceparent : "",
+    });
+  }
+
+  /** Page load, visibility, how old the shown score is, and the receipts since last time. */
+  function report() {
+    if (!matchId || !navigator.onLine) return;
+    const nav = performance.getEntriesByType("navigation")[0];
+    const loadMs = nav && nav.loadEventEnd > 0 ? Math.round(nav.loadEventEnd) : null;
+    const body = JSON.stringify({
+      match_id: matchId,
+      visible: document.visibilityState === "visible",
+      page_load_ms: loadMs,
+      last_update_age_s: gameday.lastUpdateAt === null ? null : (Date.now() - gameday.lastUpdateAt) / 1000,
+      receipts: unreported,
+    });
+    unreported = [];
+    gameday.reports = (gameday.reports || 0) + 1;
+    const blob = new Blob([body], { type: "application/json" });
+    if (!(navigator.sendBeacon && navigator.sendBeacon("/v1/telemetry", blob))) {
+      fetch("/v1/telemetry", { method: "POST", body, keepalive: true,
+        headers: { "Content-Type": "application/json" } }).catch(() => {});
+    }
+  }
+
   // ---- start -----------------------------------------------------------------
 
   bindView();
@@ -412,6 +450,8 @@
   window.addEventListener("offline", renderMarks);
   window.addEventListener("online", () => matchId && reconcile());
   if (matchId) {
+    window.setInterval(report, REPORT_MS);
+    document.addEventListener("visibilitychange", report);
     registerWorker();
     fetchSnapshot("poll");
     openStream();

@@ -123,6 +123,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="replace the latency section of this Markdown file",
     )
+    tracing = bench_sub.add_parser("tracing", help="latency and throughput, tracing on vs off")
+    tracing.add_argument("--fans", type=_positive_int, default=300, help="fans (default 300)")
+    tracing.add_argument(
+        "--burst",
+        type=_positive_int,
+        default=2000,
+        help="events in the throughput burst (default 2000)",
+    )
+    tracing.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="replace the tracing section of this Markdown file",
+    )
     return parser
 
 

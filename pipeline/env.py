@@ -11,6 +11,9 @@ RUN_DIR = "GAMEDAY_RUN_DIR"
 CACHE_DIR = "GAMEDAY_CACHE_DIR"
 """Where infra/setup.sh keeps the Kafka jars, the Toxiproxy binary and tools.json."""
 
+TRACING = "GAMEDAY_TRACING"
+"""`off` runs the pipeline without tracing (to measure what tracing costs); default `on`."""
+
 STARTUP_TIMEOUT_S = "GAMEDAY_STARTUP_TIMEOUT_S"
 """How long `gameday up` waits for every component to become healthy."""
 
@@ -23,6 +26,13 @@ def run_dir() -> Path:
 def cache_dir() -> Path:
     default = Path.home() / ".cache" / "gameday"
     return Path(os.environ.get(CACHE_DIR) or default).expanduser().resolve()
+
+
+def tracing_enabled() -> bool:
+    value = os.environ.get(TRACING, "on").lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{TRACING}={value!r} must be on or off")
+    return value == "on"
 
 
 def startup_timeout_s() -> float:

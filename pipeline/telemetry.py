@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from pipeline import env
+
 Kind = Literal["counter", "gauge", "histogram"]
 
 LATENCY_BUCKETS = (
@@ -275,6 +277,8 @@ class JsonLinesSpanExporter(SpanExporter):
 def setup_tracing(service: str, *, trace_dir: Path | None) -> TracerProvider:
     """Export by OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else to TRACE_DIR/SERVICE.jsonl."""
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if not env.tracing_enabled():
+        return provider  # not installed: the API's no-op tracer is used everywhere
     exporter: SpanExporter | None = None
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -41,7 +41,13 @@ def fan_latency(args: argparse.Namespace) -> str:
     return latency.markdown(results, command=command, machine=machine_description())
 
 
-BENCHMARKS = {"cold-start": cold_start, "latency": fan_latency}
+def tracing_cost(args: argparse.Namespace) -> str:
+    results = latency.measure_tracing_cost(args.fans, args.burst, progress=_say)
+    command = f"gameday bench tracing --fans {args.fans} --burst {args.burst}"
+    return latency.tracing_markdown(results, command=command, machine=machine_description())
+
+
+BENCHMARKS = {"cold-start": cold_start, "latency": fan_latency, "tracing": tracing_cost}
 
 
 def run(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ the figures are an upper bound.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -22,8 +23,10 @@ import httpx
 
 from chaos.delivery import DeliveryReport, check_delivery
 from chaos.fans import Fan, watch
+from pipeline import env
 from pipeline.deploy import LocalDeployment, Tools
 from pipeline.feed.script import load_script, play
+from pipeline.model import MatchEvent, format_time
 
 
 @dataclass
@@ -134,5 +137,128 @@ def markdown(results: list[LatencyResult], *, command: str, machine: str) -> str
             f"| {r.fans} | {len(r.samples)} | {' | '.join(ms)} | "
             f"{max(r.samples) * 1000:.0f} ms | {r.delivery.lost} | "
             f"{r.delivery.duplicated} | {r.delivery.out_of_order} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def burst(match_id: str, n: int) -> list[MatchEvent]:
+    """A kickoff and then n - 1 cards and substitutions, all happening now."""
+    now = format_time(datetime.now(UTC))
+    kinds = ("yellow_card", "substitution")
+    return [
+        MatchEvent.parse(
+            {
+                "event_id": f"{match_id}-b{seq}",
+                "match_id": match_id,
+                "seq": seq,
+                "type": "kickoff" if seq == 1 else kinds[seq % 2],
+                "team": None if seq == 1 else "GHA",
+                "minute": 1,
+                "occurred_at": now,
+            }
+        )
+        for seq in range(1, n + 1)
+    ]
+
+
+async def _throughput(endpoints: dict[str, Any], events: int) -> float:
+    """Events per second through the whole pipeline: a burst posted at once, timed until
+    a fan on every region has the last of it."""
+    match_id = f"gha-pan-burst{uuid.uuid4().hex[:6]}"
+    watchers = [Fan(url, match_id) for url in endpoints["edges"].values()]
+    stop = asyncio.Event()
+    watching = asyncio.create_task(watch(watchers, stop))
+    await asyncio.gather(*(w.connected.wait() for w in watchers))
+    token = Path(endpoints["admin_token_file"]).read_text().strip()
+    packets = [e.to_json() for e in burst(match_id, events)]
+    started = asyncio.get_running_loop().time()
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(0, len(packets), 200):
+            await client.post(
+                f"{endpoints['feed_control']}/v1/matches/{match_id}/events",
+                json=packets[i : i + 200],
+                headers={"Authorization": f"Bearer {token}"},
+            )
+    while any(w.history.last_seq != events for w in watchers):
+        if asyncio.get_running_loop().time() - started > 120:
+            break
+        await asyncio.sleep(0.01)
+    elapsed = asyncio.get_running_loop().time() - started
+    stop.set()
+    await watching
+    return events / elapsed
+
+
+@dataclass
+class TracingCost:
+    tracing: bool
+    latency: LatencyResult
+    events_per_s: float
+
+
+async def _tracing_run(
+    tracing: bool,
+    *,
+    fans: int,
+    burst_events: int,
+    speed: float,
+    tools: Tools,
+    progress: Callable[[str], None],
+) -> TracingCost:
+    with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
+        deployment = LocalDeployment(run_dir=Path(tmp) / "run", tools=tools)
+        try:
+            progress(f"tracing {'on' if tracing else 'off'}: starting a fresh stack")
+            await deployment.up()
+            endpoints = deployment.endpoints()
+            result = await _measure(endpoints, fans, speed, progress)
+            rate = await _throughput(endpoints, burst_events)
+            return TracingCost(tracing, result, rate)
+        finally:
+            await deployment.down()
+
+
+def measure_tracing_cost(
+    fans: int,
+    burst_events: int,
+    *,
+    speed: float = 300.0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[TracingCost]:
+    """The same latency and throughput runs with tracing on, then off, each on a fresh stack
+    (the pipeline's processes inherit GAMEDAY_TRACING from this one)."""
+    tools = Tools.load()
+    results = []
+    for tracing in (True, False):
+        os.environ[env.TRACING] = "on" if tracing else "off"
+        try:
+            results.append(
+                asyncio.run(_tracing_run(tracing, fans, burst_events, speed, tools, progress))
+            )
+        finally:
+            os.environ.pop(env.TRACING, None)
+    return results
+
+
+def tracing_markdown(results: list[TracingCost], *, command: str, machine: str) -> str:
+    lines = [
+        "## What tracing costs",
+        "",
+        "The same runs with tracing on (every hop a span, exported to a file per process) "
+        "and off (`GAMEDAY_TRACING=off`: the OpenTelemetry API's no-op tracer), each on a "
+        "fresh stack: source -> fan latency with N fans, and the rate of a burst of events "
+        "posted at once until a fan on every region has the last one.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {machine}",
+        "",
+        "| tracing | fans | p50 | p99 | burst throughput |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {'on' if r.tracing else 'off'} | {r.latency.fans} | "
+            f"{r.latency.quantile(0.5) * 1000:.0f} ms | "
+            f"{r.latency.quantile(0.99) * 1000:.0f} ms | {r.events_per_s:.0f} events/s |"
         )
     return "\n".join(lines) + "\n"

@@ -73,6 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     match_sub.add_parser("list", help="the scripts available")
 
+    dashboards = sub.add_parser("dashboards", help="Grafana dashboards from the metrics catalog")
+    dash_sub = dashboards.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")
+    build = dash_sub.add_parser("build", help="write the dashboards' JSON and provisioning")
+    build.add_argument("--out", type=Path, required=True, metavar="DIR")
+    check = dash_sub.add_parser(
+        "check",
+        help="run every panel's query against the live Prometheus; fail on errors "
+        "and on queries that return nothing",
+    )
+    check.add_argument(
+        "--prometheus", metavar="URL", help="Prometheus to query (default: the local stack's)"
+    )
+    check.add_argument("--json", action="store_true", help="print JSON")
+    for action in (build, check):
+        action.add_argument(
+            "--with-slo-rules",
+            action="store_true",
+            help="include the SLO burn and budget row (needs the SLO rules)",
+        )
+
     trace = sub.add_parser("trace", help="read the pipeline's traces")
     trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     summary = trace_sub.add_parser(
@@ -252,6 +272,22 @@ async def _match(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _dashboards(args: argparse.Namespace) -> int:
+    from dashboards import build_command, check_command, local_prometheus_url
+    from dashboards.errors import PrometheusUnavailable
+
+    if args.dashboards_command == "build":
+        return build_command(args.out, with_slo_rules=args.with_slo_rules)
+    try:
+        url = args.prometheus or local_prometheus_url()
+    except PrometheusUnavailable as exc:
+        print(f"gameday dashboards check: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return await asyncio.to_thread(
+        check_command, url, json_output=args.json, with_slo_rules=args.with_slo_rules
+    )
+
+
 async def _trace(args: argparse.Namespace) -> int:
     from chaos.traces import load_spans, summarize, traces
 
@@ -278,6 +314,7 @@ COMMANDS = {
     "status": _status,
     "match": _match,
     "trace": _trace,
+    "dashboards": _dashboards,
     "bench": _bench,
 }
 

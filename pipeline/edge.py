@@ -216,7 +216,9 @@ class Edge:
         except (ValueError, KeyError, TypeError):
             return
         latency = (datetime.now(UTC) - occurred).total_seconds()
-        self._latency.labels(event_type=kind, region=self.config.region).observe(max(0.0, latency))
+        self._latency.labels(
+            event_type=kind, region=self.config.region, version=self.config.version
+        ).observe(max(0.0, latency))
         context = propagator.extract({"traceparent": data.get("traceparent") or ""})
         attributes = {
             "region": self.config.region,
@@ -542,7 +544,10 @@ class EdgeProtocol(asyncio.Protocol):
 
     def _count(self, route: str, status: int) -> None:
         self.edge.metrics.counter("gameday_http_requests_total").labels(
-            region=self.edge.config.region, route=route, status=str(status)
+            region=self.edge.config.region,
+            version=self.edge.config.version,
+            route=route,
+            status=str(status),
         ).inc()
 
     def _send(self, request: Request, route: str, payload: bytes) -> None:

@@ -20,6 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.utils import floatToGoString
 
 from pipeline import env
 
@@ -83,6 +84,7 @@ CATALOG: dict[str, MetricSpec] = {
             LATENCY_BUCKETS,
             "event_type",
             "region",
+            "version",
         ),
         _g("gameday_sse_connections", "Open SSE streams.", "region", "version"),
         _c("gameday_sse_disconnects_total", "SSE streams closed, by why.", "region", "reason"),
@@ -121,6 +123,7 @@ CATALOG: dict[str, MetricSpec] = {
             "gameday_http_requests_total",
             "HTTP requests to an edge by route and status.",
             "region",
+            "version",
             "route",
             "status",
         ),
@@ -290,6 +293,11 @@ def setup_tracing(service: str, *, trace_dir: Path | None) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def le_label(bound: float) -> str:
+    """A histogram bucket's `le` label value exactly as the client library writes it."""
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
 
 
 def dumps(value: object) -> bytes:

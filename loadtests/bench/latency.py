@@ -233,7 +233,16 @@ def measure_tracing_cost(
         os.environ[env.TRACING] = "on" if tracing else "off"
         try:
             results.append(
-                asyncio.run(_tracing_run(tracing, fans, burst_events, speed, tools, progress))
+                asyncio.run(
+                    _tracing_run(
+                        tracing,
+                        fans=fans,
+                        burst_events=burst_events,
+                        speed=speed,
+                        tools=tools,
+                        progress=progress,
+                    )
+                )
             )
         finally:
             os.environ.pop(env.TRACING, None)

@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
             help="include the SLO burn and budget row (needs the SLO rules)",
         )
 
+    from slo.commands import add_parser as add_slo_parser
+
+    add_slo_parser(sub, _positive_float)
+
     trace = sub.add_parser("trace", help="read the pipeline's traces")
     trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     summary = trace_sub.add_parser(
@@ -288,6 +292,12 @@ async def _dashboards(args: argparse.Namespace) -> int:
     )
 
 
+async def _slo(args: argparse.Namespace) -> int:
+    from slo.commands import run
+
+    return await asyncio.to_thread(run, args)
+
+
 async def _trace(args: argparse.Namespace) -> int:
     from chaos.traces import load_spans, summarize, traces
 
@@ -314,6 +324,7 @@ COMMANDS = {
     "status": _status,
     "match": _match,
     "trace": _trace,
+    "slo": _slo,
     "dashboards": _dashboards,
     "bench": _bench,
 }

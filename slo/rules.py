@@ -154,7 +154,7 @@ def alert_rules(slo: Slo) -> list[dict[str, Any]]:
         out.append(
             {
                 "alert": alert_name(slo),
-                "expr": "\nor\n".join(conditions),
+                "expr": " or ".join(conditions),
                 "labels": {
                     "severity": severity,
                     "sloth_severity": severity,
@@ -265,4 +265,4 @@ def rule_files(slos: list[Slo], *, time_scale: float = 1.0) -> dict[str, dict[st
 
 
 def dump(content: dict[str, Any]) -> str:
-    return yaml.safe_dump(content, sort_keys=False, width=120)
+    return yaml.safe_dump(content, sort_keys=False, width=10**6)  # one line per expression

@@ -21,7 +21,8 @@ fmt: install ## format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint ## the whole suite: unit tests, then integration tests against the real stack
+test: lint ## the whole suite: promtool on the SLO rules, unit, browser and integration tests
+	$(BIN)/gameday slo test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: install ## unit tests only

@@ -205,8 +205,20 @@ async def _up(args: argparse.Namespace) -> int:
     deployment = LocalDeployment(keep_on_failure=args.keep_on_failure, time_scale=args.time_scale)
     print(f"gameday up: starting the local stack in {deployment.run_dir}", file=sys.stderr)
     status = await deployment.up(progress=_progress)
+    if status.healthy:
+        groups = await _load_slo_rules(deployment)
+        _progress("prometheus", f"{len(groups)} rule groups loaded (SLOs, operational alerts)")
     _print_status(status)
     return EXIT_OK if status.healthy else EXIT_FAILED
+
+
+async def _load_slo_rules(deployment: LocalDeployment) -> list[str]:
+    """The declared SLOs' rules and the runbook's alerts, at the stack's time scale."""
+    from slo.rules import dump, rule_files
+    from slo.spec import default_specs, load
+
+    files = rule_files(load(default_specs()), time_scale=deployment.stack_time_scale)
+    return await deployment.load_rules({name: dump(content) for name, content in files.items()})
 
 
 async def _down(_args: argparse.Namespace) -> int:

@@ -152,6 +152,24 @@ class Edge:
         )
         self._frames = self.metrics.counter("gameday_sse_frames_total").labels(region=region)
         self._latency = self.metrics.histogram("gameday_event_latency_seconds")
+        self._zero_series()
+
+    def _zero_series(self) -> None:
+        """Create the request counters SLOs read at 0, so the first request (or error) is an
+        increase Prometheus can see, not the first sample of a new series."""
+        requests = self.metrics.counter("gameday_http_requests_total")
+        for route, statuses in (
+            ("stream", (200, 400, 404, 500, 503)),
+            ("snapshot", (200, 304, 404, 500, 503)),
+            ("telemetry", (202, 400)),
+        ):
+            for status in statuses:
+                requests.labels(
+                    region=self.config.region,
+                    version=self.config.version,
+                    route=route,
+                    status=str(status),
+                )
 
     # --- matches and fans -------------------------------------------------------------
 

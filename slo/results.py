@@ -81,14 +81,14 @@ class SloReport:
     range_s: float
     slos: list[SloResult] = field(default_factory=list)
     latency: tuple[Series, ...] = ()
-    """p50/p99 source -> fan latency over the range, per region."""
+    """p50/p99 source -> fan latency over the range, per region, in seconds."""
     windows: tuple[Window, ...] = ()
     """Fault windows to shade on the plots (drills pass theirs)."""
 
     @property
     def passed(self) -> bool:
-        """Fails when any SLO fails; a key SLO fails the run whatever the others say."""
-        return all(s.passed for s in self.slos)
+        """Fails when any SLO fails (a key SLO also when it has no data) or none was judged."""
+        return bool(self.slos) and all(s.passed for s in self.slos)
 
     def to_json(self) -> dict[str, Any]:
         return {

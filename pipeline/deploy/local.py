@@ -25,10 +25,12 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from pipeline import env
 from pipeline.deploy import configs, health
@@ -556,6 +558,28 @@ class LocalDeployment:
                 for link in self.links()
             },
         }
+
+    @property
+    def stack_time_scale(self) -> float:
+        """The time scale the running stack was started with."""
+        return float(self._state.get("time_scale", self.time_scale))
+
+    async def load_rules(self, files: Mapping[str, str]) -> list[str]:
+        """Give Prometheus these rule files (name -> YAML) and reload it; returns the
+        rule groups Prometheus then has. A file of the same name is replaced."""
+        rules_dir = self.run_dir / "prometheus" / "rules"
+        rules_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            if "/" in name or not name.endswith(".yml"):
+                raise DeployError(f"rule file name {name!r} must be a plain NAME.yml")
+            (rules_dir / name).write_text(text)
+        prometheus = self.endpoints()["prometheus"]
+        async with httpx.AsyncClient(timeout=10) as client:
+            reload = await client.post(f"{prometheus}/-/reload")
+            if reload.status_code != 200:
+                raise DeployError(f"Prometheus refused the new rules: {reload.text.strip()}")
+            groups = (await client.get(f"{prometheus}/api/v1/rules")).json()["data"]["groups"]
+        return [str(g["name"]) for g in groups]
 
     # --- process faults -----------------------------------------------------------------
 

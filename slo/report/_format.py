@@ -161,11 +161,11 @@ def verdict(report: SloReport) -> str:
     failed = [s for s in report.slos if s.status == "fail"]
     warned = [s for s in report.slos if s.status == "warning"]
     total = len(report.slos)
-    if not report.passed:
+    if total == 0:
+        line = "FAIL: no SLOs were evaluated, so none can be shown to hold"
+    elif not report.passed:
         names = ", ".join(_named(s) for s in failed)
         line = f"FAIL: {len(failed)} of {total} SLOs failed: {names}"
-    elif total == 0:
-        line = "PASS: no SLOs were evaluated"
     else:
         line = f"PASS: all {total} SLOs met their objectives"
     if warned:

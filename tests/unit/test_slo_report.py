@@ -213,7 +213,9 @@ def test_summary_of_a_passing_run_and_of_a_run_without_data() -> None:
     )
     text = render_summary(no_data())
     assert "| goal-latency | no | 99.00% | no data | n/a | 0 | PASS |" in text
-    assert render_summary(report([])).splitlines()[0] == "**PASS**: no SLOs were evaluated"
+    assert render_summary(report([])).splitlines()[0] == (
+        "**FAIL**: no SLOs were evaluated, so none can be shown to hold"
+    )
 
 
 def test_console_table_lines_up_in_fixed_width_columns() -> None:

@@ -187,3 +187,18 @@ class Fan:
 async def watch(fans: list[Fan], stop: asyncio.Event) -> list[FanHistory]:
     """Run every fan until `stop`; return their histories."""
     return list(await asyncio.gather(*(fan.run(stop) for fan in fans)))
+
+
+def receipts_json(histories: list[FanHistory]) -> dict[str, Any]:
+    """Every receipt's event type, region and latency: `gameday slo report --client FILE`."""
+    return {
+        "receipts": [
+            {
+                "event_type": r.data.get("event", {}).get("type", ""),
+                "region": h.region,
+                "latency_s": r.latency_s,
+            }
+            for h in histories
+            for r in h.receipts
+        ]
+    }

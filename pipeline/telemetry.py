@@ -198,6 +198,14 @@ CATALOG: dict[str, MetricSpec] = {
             "Master changes a service followed.",
             "service",
         ),
+        # --- rollout (pipeline/control.py) ------------------------------------------------
+        _g("gameday_rollout_canary_share", "Share of new fans sent to the canary edge (0-1)."),
+        _c(
+            "gameday_rollout_decisions_total",
+            "Rollout decisions (rollback, switch to fallback, promote), by the alert behind.",
+            "decision",
+            "reason",
+        ),
     )
 }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.deploy import LocalDeployment, Tools
 from slo import promtool
-from slo.evaluate import PrometheusError, evaluate
+from slo.evaluate import PrometheusError, evaluate, load_client_samples
 from slo.rules import dump, rule_files
 from slo.spec import Slo, SpecError, default_specs, load, parse_duration
 
@@ -59,7 +59,14 @@ def report(args: argparse.Namespace) -> int:
     end = time.time()
     start = end - parse_duration(args.since, "--since")
     try:
-        result = evaluate(slos, url, start=start, end=end, time_scale=args.time_scale)
+        client = load_client_samples(args.client) if args.client else None
+    except ValueError as exc:
+        _say(f"gameday slo report: {exc}")
+        return EXIT_BAD_INPUT
+    try:
+        result = evaluate(
+            slos, url, start=start, end=end, time_scale=args.time_scale, client=client
+        )
     except PrometheusError as exc:
         _say(f"gameday slo report: {exc}")
         return EXIT_BAD_INPUT
@@ -84,6 +91,12 @@ def add_parser(
     p.add_argument("--prometheus", metavar="URL", help="default: the local stack's")
     p.add_argument(
         "--since", default="5m", metavar="DURATION", help="evaluate the last DURATION (default 5m)"
+    )
+    p.add_argument(
+        "--client",
+        type=Path,
+        metavar="FILE",
+        help="the fans' own receipts (JSON), judged beside Prometheus",
     )
     p.add_argument(
         "--out",

@@ -9,14 +9,22 @@ verdict is exact for the range rather than an average of rates:
 - fail: below the objective, or no events for a key SLO (a key SLO must be proven).
 
 An SLO with `group_by` is judged by its worst group (the slowest region decides).
+
+Given the fans' own measurements (a drill's SSE clients, `ClientSample`), a latency SLO
+on `gameday_event_latency_seconds` is judged on those too, and the worse of the two
+views decides: the edge's histogram cannot see a frame stuck in a socket buffer.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -80,6 +88,64 @@ class Prometheus:
         ]
 
 
+@dataclass(frozen=True)
+class ClientSample:
+    """One update as a fan received it: its event type, region and source->fan latency."""
+
+    event_type: str
+    region: str
+    latency_s: float
+
+
+def load_client_samples(path: Path) -> list[ClientSample]:
+    """`{"receipts": [{"event_type": "goal", "region": "eu-west", "latency_s": 0.12}]}`"""
+    try:
+        raw = json.loads(path.read_text())
+        return [
+            ClientSample(str(r["event_type"]), str(r.get("region", "")), float(r["latency_s"]))
+            for r in raw["receipts"]
+        ]
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a list of fan receipts ({exc})") from None
+
+
+def client_counts(
+    slo: Slo,
+    samples: Sequence[ClientSample],
+) -> dict[tuple[str, ...], tuple[float, float]] | None:
+    """Per group: (good, all) of the fans' own receipts, when the SLO is about them."""
+    sli = slo.sli
+    if not isinstance(sli, LatencySli) or sli.metric != "gameday_event_latency_seconds":
+        return None
+    counts: dict[tuple[str, ...], list[float]] = {}
+    for s in samples:
+        labels = {"event_type": s.event_type, "region": s.region}
+        if all(re.fullmatch(regex, labels.get(label, "")) for label, regex in sli.selector.items()):
+            group = tuple(labels.get(label, "") for label in slo.group_by)
+            tally = counts.setdefault(group, [0.0, 0.0])
+            tally[0] += s.latency_s <= sli.threshold_s
+            tally[1] += 1
+    return {g: (good, total) for g, (good, total) in counts.items()}
+
+
+Verdict = tuple[Status, float | None, float | None, float, str]
+
+
+def _worse(prometheus: Verdict, client: Verdict) -> Verdict:
+    order = {"pass": 0, "warning": 1, "fail": 2}
+    seen_by_fans = (
+        f"fans measured {client[1]:.4%} over {client[3]:.0f} receipts"
+        if client[1] is not None
+        else "fans received none"
+    )
+    chosen = client if order[client[0]] > order[prometheus[0]] else prometheus
+    source = "fans' view" if chosen is client else "edge histogram"
+    detail = "; ".join(p for p in (chosen[4], f"{seen_by_fans} (judged on the {source})") if p)
+    return chosen[0], chosen[1], chosen[2], chosen[3], detail
+
+
 def _by(slo: Slo) -> str:
     return f" by ({', '.join(slo.group_by)})" if slo.group_by else ""
 
@@ -116,10 +182,7 @@ def _key(slo: Slo, metric: dict[str, str]) -> tuple[str, ...]:
     return tuple(metric.get(label, "") for label in slo.group_by)
 
 
-def judge(
-    slo: Slo,
-    counts: dict[tuple[str, ...], tuple[float, float]],
-) -> tuple[Status, float | None, float | None, float, str]:
+def judge(slo: Slo, counts: dict[tuple[str, ...], tuple[float, float]]) -> Verdict:
     """(status, observed, budget spent, events, detail) from the counts of each group."""
     measured = {g: (good, total) for g, (good, total) in counts.items() if total > 0}
     events = sum(total for _, total in measured.values())
@@ -193,14 +256,20 @@ def evaluate(
     time_scale: float = 1.0,
     target: str = "local",
     windows: tuple[Window, ...] = (),
+    client: Sequence[ClientSample] | None = None,
 ) -> SloReport:
-    """Judge every SLO over [start, end] (unix seconds) from what Prometheus recorded."""
+    """Judge every SLO over [start, end] (unix seconds) from what Prometheus recorded,
+    and from what the fans measured when `client` samples are given."""
     if end <= start:
         raise ValueError("the evaluated range is empty")
     prom = Prometheus(prometheus_url)
     results = []
     for slo in slos:
-        status, observed, spent, events, detail = judge(slo, _counts(prom, slo, end - start, end))
+        verdict = judge(slo, _counts(prom, slo, end - start, end))
+        fans = client_counts(slo, client) if client is not None else None
+        if fans is not None:
+            verdict = _worse(verdict, judge(slo, fans))
+        status, observed, spent, events, detail = verdict
         results.append(
             SloResult(
                 name=slo.name,

@@ -36,9 +36,9 @@ from redis.exceptions import RedisError
 from pipeline.clientreport import ClientReport
 from pipeline.httpwire import MAX_HEAD, BadRequest, Request, json_error, parse_head, response
 from pipeline.model import MATCH_ID, parse_time
-from pipeline.redisconn import MasterFollower, RedisTarget
+from pipeline.redisconn import MasterFollower, target_of
 from pipeline.scorestore import ScoreStore
-from pipeline.service import main
+from pipeline.service import main, run_all
 from pipeline.telemetry import Metrics, dumps, setup_tracing
 
 log = logging.getLogger("edge")
@@ -128,14 +128,7 @@ class Edge:
     def __init__(self, config: EdgeConfig, *, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
-        self.follower = MasterFollower(
-            RedisTarget(
-                sentinels=config.sentinels,
-                master_name=config.master_name,
-                address_map=config.address_map,
-                static_master=config.static_master,
-            )
-        )
+        self.follower = MasterFollower(target_of(config))
         self.matches: dict[str, MatchFeed] = {}
         self.feed_payload: bytes | None = None
         self.position = b"0-0"
@@ -720,14 +713,9 @@ async def serve(config: EdgeConfig) -> None:
         backlog=4096,
     )
     log.info("edge %s (%s): SSE on %s:%d", config.region, config.version, config.host, config.port)
-    tasks = [asyncio.create_task(c) for c in (edge.follow_forever(), edge.heartbeat_forever())]
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            task.result()
+        await run_all(edge.follow_forever(), edge.heartbeat_forever())
     finally:
-        for task in tasks:
-            task.cancel()
         server.close()
         for match in edge.matches.values():
             for fan in list(match.fans):

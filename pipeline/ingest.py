@@ -27,13 +27,12 @@ import httpx
 from confluent_kafka import KafkaError, Message, Producer
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import start_http_server
 
 from pipeline.dedupe import Deduper
 from pipeline.feed.secondary import parse_match_xml, parse_matches_xml
 from pipeline.model import InvalidEvent, MatchEvent, format_time
-from pipeline.service import main
-from pipeline.telemetry import Metrics, dumps, setup_tracing
+from pipeline.service import main, run_all, with_telemetry
+from pipeline.telemetry import Metrics, dumps
 
 log = logging.getLogger("ingest")
 propagator = TraceContextTextMapPropagator()
@@ -271,33 +270,22 @@ class Ingest:
     async def run(self) -> None:
         self.kafka = KafkaOut(self.config.kafka_bootstrap, self.metrics)
         self.metrics.gauge("gameday_feed_mode").set(0)
-        tasks = [
-            asyncio.create_task(c) for c in (self.read_primary_forever(), self.watchdog_forever())
-        ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
+            await run_all(self.read_primary_forever(), self.watchdog_forever())
         finally:
-            for task in tasks:
-                task.cancel()
             await self._http.aclose()
             self.kafka.close()
 
 
 async def serve(config: IngestConfig) -> None:
-    provider = setup_tracing("ingest", trace_dir=config.trace_dir)
     ingest = Ingest(config)
-    server, thread = start_http_server(
-        config.metrics_port, addr="127.0.0.1", registry=ingest.metrics.registry
+    await with_telemetry(
+        "ingest",
+        trace_dir=config.trace_dir,
+        metrics_port=config.metrics_port,
+        registry=ingest.metrics.registry,
+        work=ingest.run(),
     )
-    log.info("ingest: metrics on 127.0.0.1:%d", config.metrics_port)
-    try:
-        await ingest.run()
-    finally:
-        server.shutdown()
-        thread.join(2)
-        provider.shutdown()
 
 
 if __name__ == "__main__":

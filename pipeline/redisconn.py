@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -30,6 +31,28 @@ class RedisTarget:
 def _split(address: str) -> tuple[str, int]:
     host, port = address.rsplit(":", 1)
     return host, int(port)
+
+
+class RedisClientConfig(Protocol):
+    """The part of a service's config that says how it reaches Redis."""
+
+    @property
+    def sentinels(self) -> tuple[str, ...]: ...
+    @property
+    def master_name(self) -> str: ...
+    @property
+    def address_map(self) -> dict[str, str]: ...
+    @property
+    def static_master(self) -> str | None: ...
+
+
+def target_of(config: RedisClientConfig) -> RedisTarget:
+    return RedisTarget(
+        sentinels=config.sentinels,
+        master_name=config.master_name,
+        address_map=config.address_map,
+        static_master=config.static_master,
+    )
 
 
 class NoMaster(RedisError):

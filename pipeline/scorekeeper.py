@@ -25,17 +25,16 @@ import httpx
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
 from pipeline.audit import AuditLog
 from pipeline.model import InvalidEvent, MatchEvent, ScoreState, format_time
 from pipeline.offsets import OffsetTracker
-from pipeline.redisconn import MasterFollower, RedisTarget
+from pipeline.redisconn import MasterFollower, target_of
 from pipeline.scorestore import APPLIED, ScoreStore
 from pipeline.sequencer import Sequencer
-from pipeline.service import main
-from pipeline.telemetry import Metrics, dumps, setup_tracing
+from pipeline.service import main, run_all, with_telemetry
+from pipeline.telemetry import Metrics, dumps
 
 log = logging.getLogger("scorekeeper")
 propagator = TraceContextTextMapPropagator()
@@ -101,14 +100,7 @@ class Scorekeeper:
     def __init__(self, config: ScorekeeperConfig, *, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
-        self.follower = MasterFollower(
-            RedisTarget(
-                sentinels=config.sentinels,
-                master_name=config.master_name,
-                address_map=config.address_map,
-                static_master=config.static_master,
-            )
-        )
+        self.follower = MasterFollower(target_of(config))
         self.audit = AuditLog(config.audit_dir)
         self.books: dict[str, MatchBook] = {}
         self.offsets = OffsetTracker()
@@ -513,22 +505,14 @@ class Scorekeeper:
             }
         )
         self._consumer.subscribe([cfg.topic, cfg.feed_topic])
-        tasks = [
-            asyncio.create_task(coro)
-            for coro in (
+        try:
+            await run_all(
                 self.consume_forever(),
                 self.watch_gaps(),
                 self.reconcile_forever(),
                 self.report_lag_forever(),
             )
-        ]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
         finally:
-            for task in tasks:
-                task.cancel()
             self.commit()
             self._consumer.close()
             self._producer.flush(5)
@@ -538,18 +522,14 @@ class Scorekeeper:
 
 
 async def serve(config: ScorekeeperConfig) -> None:
-    provider = setup_tracing("scorekeeper", trace_dir=config.trace_dir)
     keeper = Scorekeeper(config)
-    server, thread = start_http_server(
-        config.metrics_port, addr="127.0.0.1", registry=keeper.metrics.registry
+    await with_telemetry(
+        "scorekeeper",
+        trace_dir=config.trace_dir,
+        metrics_port=config.metrics_port,
+        registry=keeper.metrics.registry,
+        work=keeper.run(),
     )
-    log.info("scorekeeper: metrics on 127.0.0.1:%d", config.metrics_port)
-    try:
-        await keeper.run()
-    finally:
-        server.shutdown()
-        thread.join(2)
-        provider.shutdown()
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry, start_http_server
 
 from pipeline.config import load_config
+from pipeline.telemetry import setup_tracing
 
 C = TypeVar("C")
 
@@ -49,6 +52,38 @@ def main(
     runner(_until_signalled(run(config)))
     logging.getLogger(name).info("stopped")
     return 0
+
+
+async def run_all(*loops: Coroutine[Any, Any, None]) -> None:
+    """Run a service's loops together until one fails (raised) or all are cancelled."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def with_telemetry(
+    name: str,
+    *,
+    trace_dir: Path | None,
+    metrics_port: int,
+    registry: CollectorRegistry,
+    work: Awaitable[None],
+) -> None:
+    """Tracing set up and /metrics served on 127.0.0.1:`metrics_port` around `work`."""
+    provider = setup_tracing(name, trace_dir=trace_dir)
+    server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+    logging.getLogger(name).info("%s: metrics on 127.0.0.1:%d", name, metrics_port)
+    try:
+        await work
+    finally:
+        server.shutdown()
+        thread.join(2)
+        provider.shutdown()
 
 
 async def _until_signalled(work: Awaitable[None]) -> None:

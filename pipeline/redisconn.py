@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,9 @@ class MasterFollower:
         raise NoMaster("; ".join(errors) or "no sentinels configured")
 
     def _connect(self, real: str) -> aioredis.Redis:
+        """A client for one server, without redis-py's own retries: a failed command must
+        reach the caller at once, so it asks Sentinel again instead of retrying (for
+        seconds) a master that is gone, or that came back as a stale one."""
         host, port = _split(self.target.address_map.get(real, real))
         return aioredis.Redis(
             host=host,
@@ -105,6 +110,7 @@ class MasterFollower:
             socket_timeout=self.target.socket_timeout_s,
             socket_connect_timeout=2.0,
             health_check_interval=0,
+            retry=Retry(NoBackoff(), 0),
         )
 
     async def _is_master(self, real: str) -> bool:

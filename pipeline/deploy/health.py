@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import redis
 import redis.asyncio as aioredis
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -157,3 +158,26 @@ async def metric(url: str, name: str, *, want: float, timeout_s: float = 1.0) ->
             value = float(line.split()[1])
             return None if value == want else f"{name} is {value:g}, not {want:g}"
     return f"{name} not reported at {url}"
+
+
+def sentinel_master_port(ports: list[int], master_name: str) -> int | None:
+    """The master's port as the first answering Sentinel names it; None if none answers.
+
+    Blocking (used while preparing a process, in a thread)."""
+    for port in ports:
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=port,
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
+            decode_responses=True,
+        )
+        try:
+            answer = client.sentinel_get_master_addr_by_name(master_name)
+        except (redis.RedisError, OSError):
+            continue
+        finally:
+            client.close()
+        if isinstance(answer, tuple | list) and answer:
+            return int(answer[1])
+    return None

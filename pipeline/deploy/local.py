@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -302,6 +303,7 @@ class LocalDeployment:
                     argv=(str(t.redis_server), str(rd / node / "redis.conf")),
                     url=f"redis://127.0.0.1:{p[node]}",
                     check=bind(health.redis_node, p[node]),
+                    prepare=functools.partial(self._rejoin_as_replica, node),
                 )
             )
         for name in SENTINELS:
@@ -371,6 +373,21 @@ class LocalDeployment:
             )
         )
         return out
+
+    def _rejoin_as_replica(self, node: str, _log_path: Path) -> None:
+        """A Redis server that comes back after a crash rejoins as a replica of whatever
+        master Sentinel now names, as an orchestrator would start it: started as the
+        master its stale config file says it was, it would take writes (split brain)."""
+        master = health.sentinel_master_port([self.ports[s] for s in SENTINELS], REDIS_MASTER_NAME)
+        if master is None or master == self.ports[node]:
+            return
+        write_file(
+            self.run_dir,
+            f"{node}/redis.conf",
+            configs.redis_conf(
+                port=self.ports[node], data_dir=self.run_dir / node, replica_of=master
+            ),
+        )
 
     def _format_kafka(self, log_path: Path) -> None:
         kafka_dir = self.run_dir / "kafka"

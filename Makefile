@@ -48,6 +48,8 @@ drill: install ## start the stack and run the default game-day suite
 
 bench: install ## benchmarks; writes docs/benchmarks.md
 	$(BIN)/gameday bench cold-start --runs 5 --write docs/benchmarks.md
+	$(BIN)/gameday bench latency --fans 10 1000 --write docs/benchmarks.md
+	$(BIN)/gameday bench tracing --fans 300 --burst 2000 --write docs/benchmarks.md
 
 lock: ## re-pin the whole dependency tree into infra/constraints.txt
 	rm -rf /tmp/gameday-lock && python3 -m venv /tmp/gameday-lock

@@ -256,7 +256,9 @@ def tracing_markdown(results: list[TracingCost], *, command: str, machine: str) 
         "The same runs with tracing on (every hop a span, exported to a file per process) "
         "and off (`GAMEDAY_TRACING=off`: the OpenTelemetry API's no-op tracer), each on a "
         "fresh stack: source -> fan latency with N fans, and the rate of a burst of events "
-        "posted at once until a fan on every region has the last one.",
+        "posted at once until a fan on every region has the last one. The burst rate is "
+        "bounded by the scorekeeper, which applies one event at a time and waits for the "
+        "replica (WAIT) after each.",
         "",
         f"- command: `{command}`",
         f"- machine: {machine}",

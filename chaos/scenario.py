@@ -1,0 +1,319 @@
+"""Drill scenarios: YAML under chaos/scenarios/, validated into typed objects.
+
+    name: region-skew
+    description: eu-west's link to Redis slows down by 1.5 s.
+    load: {fans_per_region: 10, script: gha-pan, speed: 60}
+    steady_state: {max_p99_s: 1.0}          # before the fault and after the revert
+    faults:
+      - kind: toxic                          # toxic | link_down | redis_failover |
+        at: 20s                              # feed_silent | service_down
+        duration: 90s
+        link: eu-west.redis-a
+        toxic: latency
+        attributes: {latency: 1500, jitter: 100}
+    expect:
+      alerts:                                # fired within T of the injection,
+        - {name: RegionSkewHigh, within: 2m} # resolved after the revert
+      other_alerts: false                    # no alert the scenario does not expect
+      delivery: {lost: 0, duplicated: 0, out_of_order: 0}
+      recovery_max: 30s
+      slowest_hop_region: eu-west
+    abort: {max_p99_s: 30, max_duration: 15m}
+
+Durations are declared as in production and divided by the drill's --time-scale.
+Every error names the file and the field (`ScenarioError`): `gameday drill` exits 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from pipeline.feed.script import available_scripts
+from pipeline.topology import REDIS_NODES, REGIONS, VENDOR_LINKS, redis_link
+from slo.spec import parse_duration
+
+SCENARIOS_DIR: Final = Path(__file__).resolve().parent / "scenarios"
+FAULT_KINDS: Final = ("toxic", "link_down", "redis_failover", "feed_silent", "service_down")
+TOXICS: Final = (
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+)
+SERVICES: Final = (
+    "kafka",
+    *REDIS_NODES,
+    "feed",
+    "ingest",
+    "scorekeeper",
+    *(f"edge-{region}" for region in REGIONS),
+)
+LINKS: Final = (*VENDOR_LINKS, *(redis_link(r, n) for r in REGIONS for n in REDIS_NODES))
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario file; the message starts with "FILE: field"."""
+
+
+@dataclass(frozen=True)
+class Load:
+    fans_per_region: int = 10
+    script: str = "gha-pan"
+    speed: float = 60.0
+    spike_fans_per_region: int = 0
+    """Extra fans that connect right after the first goal (the goal spike)."""
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    kind: str
+    at_s: float
+    duration_s: float
+    link: str | None = None
+    toxic: str | None = None
+    attributes: dict[str, float] = field(default_factory=dict)
+    service: str | None = None
+    pause: bool = False
+    mode: str | None = None
+    """redis_failover: `kill` the master (Sentinel notices) or `sentinel` (SENTINEL FAILOVER)."""
+
+
+@dataclass(frozen=True)
+class AlertExpectation:
+    name: str
+    within_s: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Expectations:
+    alerts: tuple[AlertExpectation, ...] = ()
+    other_alerts: bool = False
+    fallback_within_s: float | None = None
+    rollback_within_s: float | None = None
+    delivery: dict[str, int] = field(
+        default_factory=lambda: {"lost": 0, "duplicated": 0, "out_of_order": 0}
+    )
+    recovery_max_s: float | None = None
+    slowest_hop_region: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    load: Load
+    faults: tuple[FaultSpec, ...]
+    expect: Expectations
+    steady_state_max_p99_s: float | None = None
+    abort_max_p99_s: float | None = None
+    abort_max_duration_s: float = 900.0
+    source: str = ""
+
+
+class _Reader:
+    """Typed access to one mapping of a scenario file, with errors naming the field."""
+
+    def __init__(self, raw: Any, where: str, allowed: tuple[str, ...]) -> None:
+        if not isinstance(raw, Mapping):
+            raise ScenarioError(f"{where}: must be a mapping, got {type(raw).__name__}")
+        unknown = sorted(set(raw) - set(allowed))
+        if unknown:
+            raise ScenarioError(f"{where}: unknown field(s): {', '.join(map(str, unknown))}")
+        self.raw, self.where = raw, where
+
+    def has(self, key: str) -> bool:
+        return key in self.raw
+
+    def text(self, key: str, default: str | None = None, *, choices: tuple[str, ...] = ()) -> str:
+        value = self.raw.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise ScenarioError(f"{self.where}.{key}: is required and must be a string")
+        if choices and value not in choices:
+            raise ScenarioError(f"{self.where}.{key}: {value!r} is not one of {list(choices)}")
+        return value
+
+    def number(self, key: str, default: float, *, minimum: float = 0) -> float:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            raise ScenarioError(
+                f"{self.where}.{key}: must be a number >= {minimum:g}, got {value!r}"
+            )
+        return float(value)
+
+    def duration(self, key: str, default: str | None = None) -> float:
+        value = self.raw.get(key, default)
+        if value is None:
+            raise ScenarioError(f"{self.where}.{key}: is required (a duration like 30s)")
+        try:
+            return float(parse_duration(value, f"{self.where}.{key}"))
+        except ValueError as exc:
+            raise ScenarioError(str(exc)) from None
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            raise ScenarioError(f"{self.where}.{key}: must be true or false")
+        return value
+
+    def strings(self, key: str) -> dict[str, str]:
+        value = self.raw.get(key, {})
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ScenarioError(f"{self.where}.{key}: must map names to strings")
+        return dict(value)
+
+
+def _fault(raw: Any, where: str) -> FaultSpec:
+    r = _Reader(
+        raw,
+        where,
+        ("kind", "at", "duration", "link", "toxic", "attributes", "service", "pause", "mode"),
+    )
+    kind = r.text("kind", choices=FAULT_KINDS)
+    spec = FaultSpec(kind=kind, at_s=r.duration("at"), duration_s=r.duration("duration"))
+    if kind in ("toxic", "link_down"):
+        link = r.text("link", choices=LINKS)
+        attributes = r.raw.get("attributes", {})
+        if not isinstance(attributes, Mapping) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in attributes.values()
+        ):
+            raise ScenarioError(f"{where}.attributes: must map toxic attributes to numbers")
+        toxic = r.text("toxic", choices=TOXICS) if kind == "toxic" else None
+        return FaultSpec(
+            kind,
+            spec.at_s,
+            spec.duration_s,
+            link=link,
+            toxic=toxic,
+            attributes={str(k): float(v) for k, v in attributes.items()},
+        )
+    if kind == "service_down":
+        return FaultSpec(
+            kind,
+            spec.at_s,
+            spec.duration_s,
+            service=r.text("service", choices=SERVICES),
+            pause=r.flag("pause", False),
+        )
+    for key in ("link", "toxic", "service"):
+        if r.has(key):
+            raise ScenarioError(f"{where}.{key}: does not apply to a {kind} fault")
+    if kind == "redis_failover":
+        return FaultSpec(
+            kind,
+            spec.at_s,
+            spec.duration_s,
+            mode=r.text("mode", "kill", choices=("kill", "sentinel")),
+        )
+    return spec
+
+
+def _expect(raw: Any, where: str) -> Expectations:
+    r = _Reader(
+        raw,
+        where,
+        (
+            "alerts",
+            "other_alerts",
+            "fallback_within",
+            "rollback_within",
+            "delivery",
+            "recovery_max",
+            "slowest_hop_region",
+        ),
+    )
+    alerts_raw = r.raw.get("alerts", [])
+    if not isinstance(alerts_raw, list):
+        raise ScenarioError(f"{where}.alerts: must be a list")
+    alerts = []
+    for i, item in enumerate(alerts_raw):
+        a = _Reader(item, f"{where}.alerts[{i}]", ("name", "within", "labels"))
+        alerts.append(AlertExpectation(a.text("name"), a.duration("within"), a.strings("labels")))
+    delivery = Expectations().delivery
+    if r.has("delivery"):
+        d = _Reader(r.raw["delivery"], f"{where}.delivery", tuple(delivery))
+        delivery = {k: int(d.number(k, 0)) for k in delivery}
+    region = r.raw.get("slowest_hop_region")
+    if region is not None and region not in REGIONS:
+        raise ScenarioError(f"{where}.slowest_hop_region: {region!r} is not one of {list(REGIONS)}")
+    return Expectations(
+        alerts=tuple(alerts),
+        other_alerts=r.flag("other_alerts", False),
+        fallback_within_s=r.duration("fallback_within") if r.has("fallback_within") else None,
+        rollback_within_s=r.duration("rollback_within") if r.has("rollback_within") else None,
+        delivery=delivery,
+        recovery_max_s=r.duration("recovery_max") if r.has("recovery_max") else None,
+        slowest_hop_region=region,
+    )
+
+
+def parse(raw: Any, source: str) -> Scenario:
+    r = _Reader(
+        raw, source, ("name", "description", "load", "steady_state", "faults", "expect", "abort")
+    )
+    load = _Reader(
+        r.raw.get("load", {}),
+        f"{source}: load",
+        ("fans_per_region", "script", "speed", "spike_fans_per_region"),
+    )
+    script = load.text("script", "gha-pan")
+    if script not in available_scripts():
+        raise ScenarioError(
+            f"{source}: load.script: {script!r} is not one of {available_scripts()}"
+        )
+    faults_raw = r.raw.get("faults", [])
+    spike = int(load.number("spike_fans_per_region", 0))
+    if not isinstance(faults_raw, list) or not (faults_raw or spike):
+        raise ScenarioError(
+            f"{source}: faults: must be a non-empty list (or the load must "
+            "spike: load.spike_fans_per_region)"
+        )
+    steady = _Reader(r.raw.get("steady_state", {}), f"{source}: steady_state", ("max_p99_s",))
+    abort = _Reader(r.raw.get("abort", {}), f"{source}: abort", ("max_p99_s", "max_duration"))
+    return Scenario(
+        name=r.text("name"),
+        description=str(r.raw.get("description", "")),
+        load=Load(
+            fans_per_region=int(load.number("fans_per_region", 10, minimum=1)),
+            script=script,
+            speed=load.number("speed", 60, minimum=0.001),
+            spike_fans_per_region=spike,
+        ),
+        faults=tuple(_fault(f, f"{source}: faults[{i}]") for i, f in enumerate(faults_raw)),
+        expect=_expect(r.raw.get("expect", {}), f"{source}: expect"),
+        steady_state_max_p99_s=(steady.number("max_p99_s", 0) if steady.has("max_p99_s") else None),
+        abort_max_p99_s=abort.number("max_p99_s", 0) if abort.has("max_p99_s") else None,
+        abort_max_duration_s=abort.duration("max_duration", "15m"),
+        source=source,
+    )
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SCENARIOS_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ScenarioError(
+                f"unknown drill {name_or_path!r}; known: {', '.join(available_scenarios())}"
+            )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    return parse(raw, str(path))
+
+
+def available_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml"))

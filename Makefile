@@ -40,11 +40,11 @@ down: ## stop the local stack
 status: ## show the local stack's health
 	$(BIN)/gameday status
 
-drill: install ## start the stack and run the default game-day suite
-	$(BIN)/gameday up
-	$(BIN)/gameday status
-	@echo "make drill: the stack is up; the game-day drill suite is not implemented yet" >&2
-	@exit 1
+DRILL_TIME_SCALE ?= 10
+
+drill: install ## start the stack and run the default game-day suite; report in out/drill
+	$(BIN)/gameday up --time-scale $(DRILL_TIME_SCALE)
+	$(BIN)/gameday drill --time-scale $(DRILL_TIME_SCALE) --out out/drill
 
 bench: install ## benchmarks; writes docs/benchmarks.md
 	$(BIN)/gameday bench cold-start --runs 5 --write docs/benchmarks.md

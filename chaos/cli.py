@@ -93,9 +93,11 @@ def _parser() -> argparse.ArgumentParser:
             help="include the SLO burn and budget row (needs the SLO rules)",
         )
 
+    from chaos.drillcmd import add_parser as add_drill_parser
     from slo.commands import add_parser as add_slo_parser
 
     add_slo_parser(sub, _positive_float)
+    add_drill_parser(sub, _positive_float)
 
     trace = sub.add_parser("trace", help="read the pipeline's traces")
     trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
@@ -304,6 +306,12 @@ async def _dashboards(args: argparse.Namespace) -> int:
     )
 
 
+async def _drill(args: argparse.Namespace) -> int:
+    from chaos.drillcmd import run
+
+    return await run(args)
+
+
 async def _slo(args: argparse.Namespace) -> int:
     from slo.commands import run
 
@@ -337,6 +345,7 @@ COMMANDS = {
     "match": _match,
     "trace": _trace,
     "slo": _slo,
+    "drill": _drill,
     "dashboards": _dashboards,
     "bench": _bench,
 }

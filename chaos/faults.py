@@ -68,7 +68,11 @@ async def injected(
     """Inject on entry; revert on exit, whatever happened inside (cancellation included)."""
     record = record or FaultRecord(fault.name, fault.kind)
     try:
-        await fault.inject()
+        try:
+            await fault.inject()
+        except Exception as exc:  # a fault that did not happen must not pass unnoticed
+            record.error = f"inject failed: {exc.__class__.__name__}: {exc}"
+            raise
         record.injected_at = _now()
         yield record
     finally:
@@ -96,6 +100,8 @@ class Toxic:
         self._toxic = f"gameday-{self.type}-{self.stream}"
 
     async def inject(self) -> None:
+        # Toxiproxy's attributes are integers (milliseconds, KB/s, bytes).
+        attributes = {k: int(v) if float(v).is_integer() else v for k, v in self.attributes.items()}
         async with Toxiproxy(self.toxiproxy_api) as tp:
             await tp.add_toxic(
                 self.link,
@@ -103,7 +109,7 @@ class Toxic:
                 name=self._toxic,
                 stream=self.stream,
                 toxicity=self.toxicity,
-                **self.attributes,
+                **attributes,
             )
 
     async def revert(self) -> None:

@@ -35,7 +35,8 @@ import yaml
 
 from pipeline.feed.script import available_scripts
 from pipeline.topology import REDIS_NODES, REGIONS, VENDOR_LINKS, redis_link
-from slo.spec import parse_duration
+from slo.spec import default_specs, parse_duration
+from slo.spec import load as load_slos
 
 SCENARIOS_DIR: Final = Path(__file__).resolve().parent / "scenarios"
 FAULT_KINDS: Final = ("toxic", "link_down", "redis_failover", "feed_silent", "service_down")
@@ -96,6 +97,8 @@ class AlertExpectation:
 @dataclass(frozen=True)
 class Expectations:
     alerts: tuple[AlertExpectation, ...] = ()
+    allowed_alerts: tuple[str, ...] = ()
+    """Alerts that may fire (a fault can rightly burn budget) without being required to."""
     other_alerts: bool = False
     fallback_within_s: float | None = None
     rollback_within_s: float | None = None
@@ -104,6 +107,8 @@ class Expectations:
     )
     recovery_max_s: float | None = None
     slowest_hop_region: str | None = None
+    slos: tuple[str, ...] = ()
+    """Declared SLOs that must hold through the drill (others are reported, not judged)."""
 
 
 @dataclass(frozen=True)
@@ -224,12 +229,14 @@ def _expect(raw: Any, where: str) -> Expectations:
         where,
         (
             "alerts",
+            "allowed_alerts",
             "other_alerts",
             "fallback_within",
             "rollback_within",
             "delivery",
             "recovery_max",
             "slowest_hop_region",
+            "slos",
         ),
     )
     alerts_raw = r.raw.get("alerts", [])
@@ -248,13 +255,34 @@ def _expect(raw: Any, where: str) -> Expectations:
         raise ScenarioError(f"{where}.slowest_hop_region: {region!r} is not one of {list(REGIONS)}")
     return Expectations(
         alerts=tuple(alerts),
+        allowed_alerts=_names(r.raw.get("allowed_alerts", []), f"{where}.allowed_alerts"),
         other_alerts=r.flag("other_alerts", False),
         fallback_within_s=r.duration("fallback_within") if r.has("fallback_within") else None,
         rollback_within_s=r.duration("rollback_within") if r.has("rollback_within") else None,
         delivery=delivery,
         recovery_max_s=r.duration("recovery_max") if r.has("recovery_max") else None,
         slowest_hop_region=region,
+        slos=_slo_names(r.raw.get("slos", []), f"{where}.slos"),
     )
+
+
+def _names(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
+        raise ScenarioError(f"{where}: must be a list of alert names")
+    return tuple(raw)
+
+
+def _slo_names(raw: Any, where: str) -> tuple[str, ...]:
+    declared = {slo.name for slo in load_slos(default_specs())}
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise ScenarioError(f"{where}: must be a list of SLO names")
+    unknown = sorted(set(raw) - declared)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: {', '.join(unknown)} not declared in slo/specs "
+            f"(declared: {', '.join(sorted(declared))})"
+        )
+    return tuple(raw)
 
 
 def parse(raw: Any, source: str) -> Scenario:

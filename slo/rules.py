@@ -204,7 +204,7 @@ def operational_rules(time_scale: float) -> list[dict[str, Any]]:
         {
             "alert": "PrimaryFeedDown",
             "expr": "min(gameday_feed_primary_connected) == 0 "
-            "or max(gameday_feed_last_packet_age_seconds) > 10",
+            f"or max(gameday_feed_last_packet_age_seconds) > {10 / time_scale:g}",
             "for": d(30),
             "labels": {"severity": "page", "feed": "primary", **service},
             "annotations": {

@@ -16,7 +16,7 @@ from support import dump_logs, gameday, running, stack_pids
 def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A running local stack, started once with `gameday up` and stopped with `gameday down`."""
     run_dir = tmp_path_factory.mktemp("stack")
-    up = gameday("up", "--time-scale", "5", run_dir=run_dir)
+    up = gameday("up", "--time-scale", "10", run_dir=run_dir)
     if up.returncode != 0:
         print(up.stdout, up.stderr, file=sys.stderr)
         gameday("down", run_dir=run_dir)

@@ -34,7 +34,8 @@ class Deployment(Protocol):
 
     async def up(self) -> StackStatus: ...
 
-    async def down(self) -> None: ...
+    async def down(self) -> list[str]:
+        """Stop everything; returns the services that had to be killed."""
 
     async def status(self) -> StackStatus: ...
 

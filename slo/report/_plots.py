@@ -254,3 +254,38 @@ def plots(report: SloReport) -> list[Plot]:
         draw = partial(burn_rate_plot, slo, report.windows)
         drawn.append(_guarded(f"Burn rate: {slo.name}", draw))
     return drawn
+
+
+@dataclass(frozen=True)
+class Firing:
+    """An alert firing from `start` to `end` (unix seconds), e.g. for a drill's timeline."""
+
+    alert: str
+    start: float
+    end: float
+
+
+def alert_timeline_plot(
+    firings: Sequence[Firing], windows: Sequence[Window], span: tuple[float, float]
+) -> Plot:
+    """One row per alert, a bar while it fired, fault windows shaded behind."""
+    title = "Alerts firing"
+    names = sorted({f.alert for f in firings})
+    if not names:
+        return _placeholder(title, "no alert fired")
+    figure, axes = _figure()
+    for row, name in enumerate(names):
+        for f in (f for f in firings if f.alert == name):
+            axes.barh(
+                row,
+                _x(max(f.end, f.start + 1)) - _x(f.start),
+                left=_x(f.start),
+                height=0.5,
+                color="tab:orange",
+            )
+    axes.set_yticks(range(len(names)), [mpl_text(n) for n in names])
+    axes.set_ylim(-0.75, len(names) - 0.25)
+    _shade(axes, windows)
+    edges = Series("span", (Point(span[0], 0.0), Point(span[1], 0.0)))
+    _time_axis(axes, [edges], windows)
+    return Plot(title=title, png=_finish(figure, axes, title), has_data=True)

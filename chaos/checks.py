@@ -1,0 +1,198 @@
+"""The checks a drill verifies after its faults, each a `CheckResult` and never an exception:
+an observer that cannot reach Prometheus reports that check as failed, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from chaos.delivery import DeliveryReport
+from chaos.fans import FanHistory
+from chaos.scenario import AlertExpectation
+from chaos.traces import load_spans, summarize, traces
+from slo.evaluate import Prometheus, PrometheusError
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    expected: str
+    observed: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "expected": self.expected,
+            "observed": self.observed,
+            "evidence": self.evidence,
+        }
+
+
+def _matcher(labels: dict[str, str]) -> str:
+    return "".join(f',{k}="{v}"' for k, v in labels.items())
+
+
+def firing_spans(
+    prom: Prometheus,
+    start: float,
+    end: float,
+) -> dict[str, list[tuple[float, float, dict[str, str]]]]:
+    """Alert name -> [(first firing, last firing, labels)] over the range, from ALERTS."""
+    out: dict[str, list[tuple[float, float, dict[str, str]]]] = {}
+    for metric, points in prom.matrix('ALERTS{alertstate="firing"}', start, end, 1.0):
+        if points:
+            out.setdefault(metric.get("alertname", "?"), []).append(
+                (points[0].t, points[-1].t, metric)
+            )
+    return out
+
+
+def alert_fired(
+    expect: AlertExpectation,
+    fired: dict[str, list[tuple[float, float, dict[str, str]]]],
+    injected_at: float,
+    reverted_at: float,
+    end: float,
+) -> list[CheckResult]:
+    """Fired within T of the injection, and resolved (not firing) once the fault is gone."""
+    spans = [
+        s
+        for s in fired.get(expect.name, [])
+        if all(s[2].get(k) == v for k, v in expect.labels.items())
+    ]
+    label = expect.name + (f"{{{_matcher(expect.labels).lstrip(',')}}}" if expect.labels else "")
+    after = [s for s in spans if s[0] >= injected_at - 1]
+    first = min((s[0] for s in after), default=None)
+    delay = None if first is None else first - injected_at
+    results = [
+        CheckResult(
+            f"alert {label} fired",
+            delay is not None and delay <= expect.within_s,
+            f"within {expect.within_s:g}s of the fault",
+            "never fired" if delay is None else f"{max(delay, 0):.1f}s after the fault",
+            {"firing": [[s[0], s[1]] for s in spans]},
+        )
+    ]
+    still = [s for s in spans if s[1] >= end - 2]
+    results.append(
+        CheckResult(
+            f"alert {label} resolved",
+            delay is not None and not still,
+            "not firing at the end of the drill",
+            "still firing" if still else ("resolved" if delay is not None else "never fired"),
+            {"reverted_at": reverted_at},
+        )
+    )
+    return results
+
+
+def no_other_alerts(
+    expected: Sequence[AlertExpectation],
+    allowed: Sequence[str],
+    fired: dict[str, list[tuple[float, float, dict[str, str]]]],
+) -> CheckResult:
+    others = sorted(set(fired) - {e.name for e in expected} - set(allowed))
+    # (`fired` holds only alerts that started firing during the drill: one still firing from
+    # an earlier drill, a slow SLO window at a high time scale, is not this drill's doing.)
+    return CheckResult(
+        "no unexpected alert",
+        not others,
+        "only the alerts the scenario expects",
+        ", ".join(others) or "none",
+        {"fired": sorted(fired)},
+    )
+
+
+def fallback(
+    prom: Prometheus, within_s: float, injected_at: float, end: float
+) -> list[CheckResult]:
+    try:
+        series = prom.matrix("max(gameday_feed_mode)", injected_at - 1, end, 0.5)
+    except PrometheusError as exc:
+        return [
+            CheckResult(
+                "fallback polling active",
+                False,
+                f"within {within_s:g}s",
+                f"cannot ask Prometheus: {exc}",
+            )
+        ]
+    points = series[0][1] if series else []
+    on = next((p.t for p in points if p.value >= 1), None)
+    delay = None if on is None else max(0.0, on - injected_at)
+    back = bool(points) and points[-1].value == 0
+    return [
+        CheckResult(
+            "fallback polling active",
+            delay is not None and delay <= within_s,
+            f"within {within_s:g}s of the fault",
+            "never" if delay is None else f"{delay:.1f}s after the fault",
+        ),
+        CheckResult(
+            "primary feed resumed",
+            back,
+            "gameday_feed_mode back to 0 at the end",
+            "back on the primary" if back else "still on the fallback",
+        ),
+    ]
+
+
+def recovery(
+    histories: Sequence[FanHistory],
+    injected_at: float,
+    limit_s: float,
+) -> CheckResult:
+    """Per fan: the last update before the fault to the first one after it."""
+    moment = datetime.fromtimestamp(injected_at, UTC)
+    gaps = []
+    for h in histories:
+        before = [r.received_at for r in h.receipts if r.received_at <= moment]
+        after = [r.received_at for r in h.receipts if r.received_at > moment]
+        if before and after:
+            gaps.append((after[0] - before[-1]).total_seconds())
+    worst = max(gaps, default=None)
+    return CheckResult(
+        "recovery time",
+        worst is not None and worst <= limit_s,
+        f"at most {limit_s:g}s",
+        "no update after the fault" if worst is None else f"{worst:.2f}s (worst fan)",
+        {"per_fan_max_s": worst},
+    )
+
+
+def delivery(report: DeliveryReport, allowed: dict[str, int]) -> CheckResult:
+    observed = report.to_json()
+    over = {k: observed[k] for k, limit in allowed.items() if observed[k] > limit}
+    ok = not over and report.final_mismatches == 0 and report.clients > 0
+    return CheckResult(
+        "every fan got every update once, in order, ending at fold()",
+        ok,
+        ", ".join(f"{k} <= {v}" for k, v in allowed.items()) + ", final state = fold()",
+        ", ".join(f"{k} {observed[k]}" for k in (*allowed, "final_mismatches")),
+        {"failures": [vars(f) for f in report.failures[:5]]},
+    )
+
+
+def slowest_region(trace_dir: Any, region: str, start: float, end: float) -> CheckResult:
+    """During the drill, the slowest edge hop (p99) is `region`'s."""
+    spans = [s for s in load_spans(trace_dir) if start <= s.start <= end]
+    hops = summarize(traces(spans)).hops
+    edges = {name: h for name, h in hops.items() if "edge.fanout[" in name and "->" in name}
+    if not edges:
+        return CheckResult(
+            "slowest hop is the faulty region's", False, region, "no edge hops traced in the drill"
+        )
+    worst = max(edges, key=lambda n: edges[n]["p99_ms"])
+    return CheckResult(
+        "slowest hop is the faulty region's",
+        f"[{region}]" in worst,
+        f"a hop into edge.fanout[{region}]",
+        f"{worst} ({edges[worst]['p99_ms']:.0f} ms p99)",
+        {"hops": {n: h["p99_ms"] for n, h in edges.items()}},
+    )

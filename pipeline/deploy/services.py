@@ -80,6 +80,17 @@ class PipelineLayout:
     def scaled(self, seconds: float, *, floor: float = 0.0) -> float:
         return max(floor, seconds / self.time_scale)
 
+    @property
+    def silence_threshold_s(self) -> float:
+        """Never under 2 s: the vendor's heartbeat is 1 s, and a loaded machine stutters."""
+        return self.scaled(SILENCE_THRESHOLD_S, floor=2.0)
+
+    @property
+    def reconcile_interval_s(self) -> float:
+        """Kept well behind the watchdog, as in production (10 s vs 3 s): when the floor
+        holds the watchdog up, the reconciler must not overtake the fallback vendor."""
+        return self.scaled(RECONCILE_INTERVAL_S, floor=2 * self.silence_threshold_s)
+
     def _local(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
 
@@ -107,7 +118,7 @@ class PipelineLayout:
             metrics_port=self.ports["ingest-metrics"],
             trace_dir=rd / "traces",
             fallback_poll_interval_s=self.scaled(FALLBACK_POLL_INTERVAL_S),
-            silence_threshold_s=self.scaled(SILENCE_THRESHOLD_S, floor=2.0),
+            silence_threshold_s=self.silence_threshold_s,
         )
         keeper = ScorekeeperConfig(
             kafka_bootstrap=self._local("kafka"),
@@ -119,7 +130,7 @@ class PipelineLayout:
             audit_dir=rd / "audit",
             metrics_port=self.ports["scorekeeper-metrics"],
             trace_dir=rd / "traces",
-            reconcile_interval_s=self.scaled(RECONCILE_INTERVAL_S),
+            reconcile_interval_s=self.reconcile_interval_s,
         )
         out: dict[str, dict[str, Any]] = {
             "feed": feed,

@@ -330,7 +330,7 @@ def test_the_reconciler_repairs_a_score_state_that_drifted_in_redis(
             time.sleep(0.05)
         good = client.get(key)
         client.set(key, b'{"score": "tampered"}')
-        deadline = time.monotonic() + 15  # the reconciler runs every second at time scale 10
+        deadline = time.monotonic() + 15  # the reconciler runs every 4 s at time scale 10
         while client.get(key) != good:
             assert time.monotonic() < deadline, "the drift was never repaired"
             time.sleep(0.1)

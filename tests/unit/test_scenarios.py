@@ -48,8 +48,8 @@ def test_every_shipped_scenario_loads() -> None:
 def test_durations_are_read_in_seconds() -> None:
     region_skew = load_scenario("region-skew")
     assert region_skew.faults[0].at_s == 20
-    assert region_skew.faults[0].duration_s == 120
-    assert region_skew.expect.alerts[0].within_s == 120
+    assert region_skew.faults[0].duration_s == 240
+    assert region_skew.expect.alerts[0].within_s == 180
     assert region_skew.expect.alerts[0].labels == {"region": "eu-west"}
 
 

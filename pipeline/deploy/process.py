@@ -7,6 +7,7 @@ by (pid, start time): a PID that now belongs to somebody else is never signalled
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -46,6 +47,13 @@ def _read_stat(pid: int) -> tuple[str, int] | None:
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
 """The processes this Python process started, by PID, so their exit is reaped and known."""
+
+
+@atexit.register
+def _reap_all() -> None:
+    """Collect children that were stopped by another process (`gameday down`)."""
+    for proc in _children.values():
+        proc.poll()
 
 
 def spawn(

@@ -446,6 +446,12 @@ class LocalDeployment:
             if not self.running():
                 self._fresh_layout()
                 report("stack", f"fresh start in {self.run_dir}")
+            elif self.stack_time_scale != self.time_scale:
+                report(
+                    "stack",
+                    f"already running at time scale {self.stack_time_scale:g}; "
+                    f"`gameday down` first to start it at {self.time_scale:g}",
+                )
             alive = self.running()
             try:
                 # Infrastructure first, then the pipeline on top of it, as a real

@@ -44,6 +44,7 @@ from chaos.faults import (
 from chaos.scenario import FaultSpec, Scenario
 from pipeline.deploy import LocalDeployment
 from pipeline.feed.script import load_script, play
+from pipeline.model import parse_time
 from pipeline.topology import REDIS_NODES
 from slo.evaluate import ClientSample, Prometheus, PrometheusError, evaluate
 from slo.report._plots import Firing
@@ -451,4 +452,4 @@ def _ratio(value: float | None) -> str:
 
 def _ts(iso: str | None) -> float:
     assert iso is not None
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return parse_time(iso).timestamp()

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 
 from pipeline.deploy import Deployment, Toxiproxy
 from pipeline.deploy.toxiproxy import ToxicType
+from pipeline.model import format_time
 
 
 class Fault(Protocol):
@@ -57,7 +58,7 @@ class FaultRecord:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_time(datetime.now(UTC))
 
 
 @contextlib.asynccontextmanager

@@ -354,16 +354,11 @@ class Edge:
                 self.last_read_ok = time.monotonic()
                 delay = 0.05
             except (RedisError, OSError) as exc:
-                before = self.follower.master
                 log.warning("redis read failed (%s); following the master", exc)
-                await self.follower.invalidate()
-                await asyncio.sleep(delay)
+                changed = await self.follower.reconnect(after_s=delay)
                 delay = min(delay * 2, 1.0)
-                try:
-                    await self.follower.client()
-                except (RedisError, OSError):
+                if changed is None:
                     continue
-                changed = self.follower.master != before
                 reconnects.labels(
                     region=self.config.region, master_changed=str(changed).lower()
                 ).inc()

@@ -141,6 +141,21 @@ class MasterFollower:
                 client, self._client = self._client, None
                 await client.aclose()
 
+    async def reconnect(self, *, after_s: float) -> bool | None:
+        """After a failed command: drop the connection, wait `after_s`, ask Sentinel again.
+
+        Returns whether the master moved, or None while no master answers (a failover in
+        progress): the caller tries again later.
+        """
+        before = self.master
+        await self.invalidate()
+        await asyncio.sleep(after_s)
+        try:
+            await self.client()
+        except (RedisError, OSError):
+            return None
+        return self.master != before
+
     async def aclose(self) -> None:
         await self.invalidate()
 

@@ -152,15 +152,9 @@ class Scorekeeper:
                     reason="error"
                 ).inc()
                 log.warning("redis %s failed (%s); following the master", what, exc)
-                before = self.follower.master
-                await self.follower.invalidate()
-                await asyncio.sleep(delay)
+                moved = await self.follower.reconnect(after_s=delay)
                 delay = min(delay * 2, 0.5)
-                try:
-                    await self.follower.client()
-                except (RedisError, OSError):
-                    continue
-                if self.follower.master != before:
+                if moved:
                     self.metrics.counter("gameday_redis_failovers_followed_total").labels(
                         service="scorekeeper"
                     ).inc()

@@ -52,6 +52,7 @@ from pipeline.deploy.services import PipelineLayout, link_port_names
 from pipeline.deploy.services import links as all_links
 from pipeline.deploy.tools import Tools
 from pipeline.deploy.toxiproxy import Toxiproxy
+from pipeline.model import format_time
 from pipeline.topology import (
     FEED_TOPIC,
     REDIS_MASTER_NAME,
@@ -70,7 +71,7 @@ Progress = Callable[[str, str], None]
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return format_time(datetime.now(UTC))
 
 
 class LocalDeployment:

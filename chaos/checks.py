@@ -13,6 +13,7 @@ from chaos.delivery import DeliveryReport
 from chaos.fans import FanHistory
 from chaos.scenario import AlertExpectation
 from chaos.traces import load_spans, summarize, traces
+from pipeline.model import parse_time
 from slo.evaluate import Prometheus, PrometheusError
 
 
@@ -195,4 +196,90 @@ def slowest_region(trace_dir: Any, region: str, start: float, end: float) -> Che
         f"a hop into edge.fanout[{region}]",
         f"{worst} ({edges[worst]['p99_ms']:.0f} ms p99)",
         {"hops": {n: h["p99_ms"] for n, h in edges.items()}},
+    )
+
+
+def rollback(
+    rollout: dict[str, Any],
+    prom: Prometheus,
+    within_s: float,
+    injected_at: float,
+    reverted_at: float,
+) -> list[CheckResult]:
+    """The controller rolled the canary back within T, and its fans left it for good
+    (no stream on the canary from some moment after the rollback until the revert)."""
+    decisions = [
+        d for d in rollout.get("decisions", []) if parse_time(d["at"]).timestamp() >= injected_at
+    ]
+    rolled = next((d for d in decisions if d["decision"] == "rollback"), None)
+    at = None if rolled is None else parse_time(rolled["at"]).timestamp()
+    observed = "never"
+    if rolled is not None and at is not None:
+        observed = f"{at - injected_at:.1f}s after the fault ({rolled['reason']})"
+    results = [
+        CheckResult(
+            "rollback triggered",
+            at is not None and at - injected_at <= within_s,
+            f"within {within_s:g}s of the fault",
+            observed,
+            {"decisions": decisions},
+        )
+    ]
+    if at is None:
+        results.append(
+            CheckResult("fans left the canary", False, "after the rollback", "no rollback")
+        )
+        return results
+    try:
+        series = prom.matrix('sum(gameday_sse_connections{version="canary"})', at, reverted_at, 0.5)
+    except PrometheusError as exc:
+        results.append(CheckResult("fans left the canary", False, "after the rollback", str(exc)))
+        return results
+    points = series[0][1] if series else []
+    busy = [p.t for p in points if p.value > 0]
+    left = bool(points) and points[-1].value == 0
+    empty_from = busy[-1] if busy else at
+    results.append(
+        CheckResult(
+            "fans left the canary",
+            left,
+            "no stream on the canary edge after the rollback, until the revert",
+            f"empty {max(0.0, empty_from - at):.1f}s after the rollback"
+            if left
+            else "streams stayed on the canary",
+            {"canary_streams": [[p.t, p.value] for p in points]},
+        )
+    )
+    return results
+
+
+def kafka_log(found: dict[str, list[str]] | str) -> CheckResult:
+    """Kafka holds every source event of the match exactly once (or why it could not tell)."""
+    if isinstance(found, str):
+        return CheckResult("Kafka holds every event once", False, "read back from Kafka", found)
+    return CheckResult(
+        "Kafka holds every event once",
+        not found["lost"] and not found["duplicated"],
+        "every source event exactly once in the topic",
+        f"lost {len(found['lost'])}, duplicated {len(found['duplicated'])}",
+        {k: v[:10] for k, v in found.items()},
+    )
+
+
+def gap_fills(prom: Prometheus, limit: int, start: float, end: float) -> CheckResult:
+    """How many events the scorekeeper had to fetch from the vendor instead of Kafka."""
+    query = (
+        'sum(increase(gameday_scorekeeper_gap_fills_total{result=~"gap|reconcile"}'
+        f"[{max(1, round(end - start))}s]))"
+    )
+    try:
+        answer = prom.vector(query, end)
+    except PrometheusError as exc:
+        return CheckResult("Kafka alone replayed the crash", False, "Prometheus answers", str(exc))
+    fills = round(answer[0][1]) if answer else 0
+    return CheckResult(
+        "Kafka alone replayed the crash",
+        fills <= limit,
+        f"at most {limit} event(s) fetched from the vendor to fill a gap",
+        f"{fills} fetched from the vendor",
     )

@@ -47,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
         "feed watchdog) by F, as drills do (default 1)",
     )
     up.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="SERVICE.FIELD=VALUE",
+        help="run a pipeline service with this config field changed, e.g. "
+        "edge.replay_enabled=false or control.canary_share=0.2 (repeatable; a running stack "
+        "restarts what changed, and an `up` without --set puts the defaults back)",
+    )
+    up.add_argument(
         "--keep-on-failure",
         action="store_true",
         help="leave what started running when a component fails, to debug it",
@@ -176,6 +187,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _setting(text: str) -> tuple[str, object]:
+    from pipeline.deploy.settings import SettingError, parse_assignment
+
+    try:
+        return parse_assignment(text)
+    except SettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -204,7 +224,11 @@ async def _up(args: argparse.Namespace) -> int:
             "gameday up: --target compose is not available yet; use --target local", file=sys.stderr
         )
         return EXIT_BAD_INPUT
-    deployment = LocalDeployment(keep_on_failure=args.keep_on_failure, time_scale=args.time_scale)
+    deployment = LocalDeployment(
+        keep_on_failure=args.keep_on_failure,
+        time_scale=args.time_scale,
+        settings=dict(args.settings),
+    )
     print(f"gameday up: starting the local stack in {deployment.run_dir}", file=sys.stderr)
     status = await deployment.up(progress=_progress)
     if status.healthy:

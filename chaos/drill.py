@@ -24,16 +24,21 @@ from chaos.checks import (
     delivery,
     fallback,
     firing_spans,
+    gap_fills,
+    kafka_log,
     no_other_alerts,
     recovery,
+    rollback,
     slowest_region,
 )
 from chaos.delivery import DeliveryReport, check_delivery
 from chaos.fans import Fan, FanHistory, receipts_json, watch
 from chaos.faults import (
+    BadCanary,
     Fault,
     FaultRecord,
     FeedSilent,
+    FeedStutter,
     LinkDown,
     RedisFailover,
     ServiceDown,
@@ -41,9 +46,11 @@ from chaos.faults import (
     injected,
     master_address,
 )
+from chaos.kafkalog import read_match
+from chaos.rollout import RolloutClient
 from chaos.scenario import FaultSpec, Scenario
 from pipeline.deploy import LocalDeployment
-from pipeline.feed.script import load_script, play
+from pipeline.feed.script import Stutter, load_script, play
 from pipeline.model import parse_time
 from pipeline.topology import REDIS_NODES
 from slo.evaluate import ClientSample, Prometheus, PrometheusError, evaluate
@@ -67,6 +74,8 @@ class DrillResult:
     aborted: str | None = None
     windows: list[Window] = field(default_factory=list)
     receipts: dict[str, Any] = field(default_factory=dict)
+    rollout: dict[str, Any] = field(default_factory=dict)
+    """The rollout controller's state and decisions at the end of the drill."""
 
     @property
     def passed(self) -> bool:
@@ -86,7 +95,18 @@ class DrillResult:
         }
 
 
-def _fault(spec: FaultSpec, deployment: LocalDeployment, endpoints: dict[str, Any]) -> Fault:
+def _fault(  # noqa: PLR0911 - one return per fault kind
+    spec: FaultSpec,
+    deployment: LocalDeployment,
+    endpoints: dict[str, Any],
+    *,
+    stutter: Stutter,
+    scale: float,
+) -> Fault:
+    if spec.kind == "feed_duplicates":
+        return FeedStutter(stutter)
+    if spec.kind == "bad_canary":
+        return BadCanary(deployment, spec.ratios["error_ratio"], spec.cut_after_s / scale)
     if spec.kind == "toxic":
         assert spec.link is not None
         assert spec.toxic is not None
@@ -212,15 +232,29 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
     prom = Prometheus(endpoints["prometheus"])
     result = DrillResult(scenario.name, time.time())
     match_id = f"gha-pan-{uuid.uuid4().hex[:8]}"
+    share = scenario.load.canary_share
+    rollout = RolloutClient(endpoints["rollout_control"], _token(endpoints))
+    if share is not None:  # a rollout is on for the drill; the controller routes every fan
+        await rollout.set_share(share)
     fans = [
-        Fan(url, match_id, region=region, fan_id=f"{region}-{i}")
+        Fan(
+            url,
+            match_id,
+            region=region,
+            fan_id=f"{region}-{i}",
+            router=None if share is None else rollout.route,
+        )
         for region, url in endpoints["edges"].items()
         for i in range(scenario.load.fans_per_region)
     ]
     stop, abort = asyncio.Event(), asyncio.Event()
     watching = asyncio.create_task(watch(fans, stop))
     records = [FaultRecord(s.kind, s.kind) for s in scenario.faults]
-    faults = [_fault(s, deployment, endpoints) for s in scenario.faults]
+    ratios = next((s.ratios for s in scenario.faults if s.kind == "feed_duplicates"), {})
+    stutter = Stutter(ratios.get("duplicate_ratio", 0.0), ratios.get("swap_ratio", 0.0))
+    faults = [
+        _fault(s, deployment, endpoints, stutter=stutter, scale=time_scale) for s in scenario.faults
+    ]
     reasons: list[str] = []
     monitor = asyncio.create_task(
         _monitor(
@@ -247,6 +281,7 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
                 control_url=endpoints["feed_control"],
                 token=token,
                 speed=scenario.load.speed * time_scale,
+                stutter=stutter,
             )
         )
         chaos = asyncio.create_task(
@@ -283,6 +318,10 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
         histories = await watching
         spiked = await _settled(spike)
         result.finished_at = time.time()
+        async with rollout:
+            result.rollout = await rollout.state()
+            if share is not None:
+                await rollout.set_share(0.0)
     result.faults = records
     result.windows = [
         Window(r.name, _ts(r.injected_at), _ts(r.reverted_at))
@@ -355,6 +394,12 @@ def _verify(
         checks += fallback(prom, expect.fallback_within_s / scale, first, result.finished_at)
     if expect.recovery_max_s is not None:
         checks.append(recovery(histories, first, expect.recovery_max_s))
+    if expect.rollback_within_s is not None:
+        checks += rollback(result.rollout, prom, expect.rollback_within_s / scale, first, last)
+    if expect.kafka_log:
+        checks.append(_kafka_check(deployment.endpoints(), source, result.started_at))
+    if expect.gap_fills_max is not None:
+        checks.append(gap_fills(prom, expect.gap_fills_max, result.started_at, result.finished_at))
     if expect.slowest_hop_region is not None:
         checks.append(
             slowest_region(deployment.run_dir / "traces", expect.slowest_hop_region, first, last)
@@ -384,6 +429,15 @@ def _verify(
     except PrometheusError as exc:
         checks.append(CheckResult("SLOs evaluated", False, "Prometheus answers", str(exc)))
     result.checks = checks
+
+
+def _kafka_check(endpoints: dict[str, Any], source: list[Any], since: float) -> CheckResult:
+    match_id = source[0].match_id
+    try:
+        log = read_match(endpoints["kafka_bootstrap"], endpoints["kafka_topic"], match_id, since)
+    except (RuntimeError, TimeoutError) as exc:
+        return kafka_log(str(exc))
+    return kafka_log(log.compare(source))
 
 
 async def _settled(task: asyncio.Task[list[FanHistory]] | None) -> list[FanHistory]:

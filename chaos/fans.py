@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,8 +54,13 @@ class FanHistory:
         return self.receipts[-1].seq if self.receipts else None
 
 
+Router = Callable[[str, str], Awaitable[str]]
+"""(region, fan id) -> the base URL of the edge to connect to (a load balancer's answer)."""
+
+
 class Fan:
-    """One fan of `match_id` on the edge at `base_url`."""
+    """One fan of `match_id` on the edge at `base_url`, or wherever `router` sends it on
+    each (re)connect."""
 
     def __init__(
         self,
@@ -66,9 +72,11 @@ class Fan:
         last_event_id: int | None = None,
         connect_timeout_s: float = 5.0,
         tracer: trace.Tracer | None = None,
+        router: Router | None = None,
     ) -> None:
         self.tracer = tracer
         """When given, every receipt is a `fan.receive` span in the update's trace."""
+        self.router = router
         self.url = urlsplit(base_url)
         self.match_id = match_id
         self.history = FanHistory(fan_id or f"fan-{id(self):x}", region, match_id)
@@ -97,6 +105,8 @@ class Fan:
             self._writer.transport.abort()
 
     async def _session(self, stop: asyncio.Event) -> None:
+        if self.router is not None:
+            self.url = urlsplit(await self.router(self.history.region, self.history.fan_id))
         host, port = self.url.hostname or "127.0.0.1", self.url.port or 80
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), self.connect_timeout_s

@@ -7,7 +7,9 @@ in `finally`, on errors and on Ctrl-C alike, and records when each happened:
   bandwidth, slicer, limit_data); `LinkDown`: the link disabled;
 - `RedisFailover`: `SENTINEL FAILOVER` (a planned switch), or the master killed;
 - `FeedSilent`: the primary vendor keeps its connections but sends nothing;
-- `ServiceDown`: a process of the stack killed (or frozen), started again on revert.
+- `FeedStutter`: the primary vendor re-sends and reorders what it sends;
+- `ServiceDown`: a process of the stack killed (or frozen), started again on revert;
+- `BadCanary`: a defective build deployed to the canary edge; the good one on revert.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import redis.asyncio as aioredis
 
 from pipeline.deploy import Deployment, Toxiproxy
 from pipeline.deploy.toxiproxy import ToxicType
+from pipeline.feed.script import Stutter
 from pipeline.model import format_time
 
 
@@ -219,6 +222,55 @@ class FeedSilent:
 
     async def revert(self) -> None:
         await self._mode("normal")
+
+
+@dataclass
+class FeedStutter:
+    """While injected, the match being played is re-sent and reordered by its vendor."""
+
+    stutter: Stutter
+    name: str = ""
+    kind: str = "feed_duplicates"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or (
+            f"primary vendor re-sends {self.stutter.duplicate_ratio:.0%} "
+            f"and reorders {self.stutter.swap_ratio:.0%}"
+        )
+
+    async def inject(self) -> None:
+        self.stutter.active = True
+
+    async def revert(self) -> None:
+        self.stutter.active = False
+
+
+@dataclass
+class BadCanary:
+    """A build that fails `error_ratio` of requests and cuts streams after `cut_after_s`,
+    deployed to the canary edge (a restart, as a deploy is); the good build on revert."""
+
+    deployment: Deployment
+    error_ratio: float = 0.5
+    cut_after_s: float = 3.0
+    name: str = ""
+    kind: str = "bad_canary"
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"bad canary build ({self.error_ratio:.0%} errors)"
+
+    async def inject(self) -> None:
+        await self.deployment.configure(
+            {
+                "edge-canary.defect_error_ratio": self.error_ratio,
+                "edge-canary.defect_stream_cut_s": self.cut_after_s,
+            }
+        )
+
+    async def revert(self) -> None:
+        await self.deployment.configure(
+            {"edge-canary.defect_error_ratio": None, "edge-canary.defect_stream_cut_s": None}
+        )
 
 
 @dataclass

@@ -2,11 +2,12 @@
 
     name: region-skew
     description: eu-west's link to Redis slows down by 1.5 s.
-    load: {fans_per_region: 10, script: gha-pan, speed: 60}
+    load: {fans_per_region: 10, script: gha-pan, speed: 60}   # + canary_share: 0.5
     steady_state: {max_p99_s: 1.0}          # before the fault and after the revert
     faults:
       - kind: toxic                          # toxic | link_down | redis_failover |
-        at: 20s                              # feed_silent | service_down
+        at: 20s                              # feed_silent | feed_duplicates |
+                                             # service_down | bad_canary
         duration: 90s
         link: eu-west.redis-a
         toxic: latency
@@ -18,6 +19,8 @@
       delivery: {lost: 0, duplicated: 0, out_of_order: 0}
       recovery_max: 30s
       slowest_hop_region: eu-west
+      # also: fallback_within, rollback_within, kafka_log (every event in Kafka
+      # once), gap_fills_max (vendor gap fills the scorekeeper may need), slos
     abort: {max_p99_s: 30, max_duration: 15m}
 
 Durations are declared as in production and divided by the drill's --time-scale.
@@ -27,19 +30,27 @@ Every error names the file and the field (`ScenarioError`): `gameday drill` exit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
 from pipeline.feed.script import available_scripts
-from pipeline.topology import REDIS_NODES, REGIONS, VENDOR_LINKS, redis_link
+from pipeline.topology import REDIS_NODES, REGIONS, VENDOR_LINKS, redis_links
 from slo.spec import default_specs, parse_duration
 from slo.spec import load as load_slos
 
 SCENARIOS_DIR: Final = Path(__file__).resolve().parent / "scenarios"
-FAULT_KINDS: Final = ("toxic", "link_down", "redis_failover", "feed_silent", "service_down")
+FAULT_KINDS: Final = (
+    "toxic",
+    "link_down",
+    "redis_failover",
+    "feed_silent",
+    "feed_duplicates",
+    "service_down",
+    "bad_canary",
+)
 TOXICS: Final = (
     "latency",
     "bandwidth",
@@ -56,8 +67,13 @@ SERVICES: Final = (
     "ingest",
     "scorekeeper",
     *(f"edge-{region}" for region in REGIONS),
+    "edge-canary",
+    "control",
 )
-LINKS: Final = (*VENDOR_LINKS, *(redis_link(r, n) for r in REGIONS for n in REDIS_NODES))
+LINKS: Final = (*VENDOR_LINKS, *redis_links())
+
+
+_RATIO_KEYS: Final = ("duplicate_ratio", "swap_ratio", "error_ratio", "cut_streams_after")
 
 
 class ScenarioError(ValueError):
@@ -71,6 +87,9 @@ class Load:
     speed: float = 60.0
     spike_fans_per_region: int = 0
     """Extra fans that connect right after the first goal (the goal spike)."""
+    canary_share: float | None = None
+    """When set, a rollout sends this share of the canary region's fans to the canary
+    edge for the drill, and every fan is routed by the rollout controller."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,10 @@ class FaultSpec:
     pause: bool = False
     mode: str | None = None
     """redis_failover: `kill` the master (Sentinel notices) or `sentinel` (SENTINEL FAILOVER)."""
+    ratios: dict[str, float] = field(default_factory=dict)
+    """feed_duplicates: duplicate_ratio, swap_ratio; bad_canary: error_ratio."""
+    cut_after_s: float = 0.0
+    """bad_canary: the defective build cuts every stream after this long (declared)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,10 @@ class Expectations:
     slowest_hop_region: str | None = None
     slos: tuple[str, ...] = ()
     """Declared SLOs that must hold through the drill (others are reported, not judged)."""
+    kafka_log: bool = False
+    """Kafka, the source of truth, holds every event of the match exactly once."""
+    gap_fills_max: int | None = None
+    """How many events the scorekeeper may fetch from the vendor instead of Kafka."""
 
 
 @dataclass(frozen=True)
@@ -146,12 +173,18 @@ class _Reader:
             raise ScenarioError(f"{self.where}.{key}: {value!r} is not one of {list(choices)}")
         return value
 
-    def number(self, key: str, default: float, *, minimum: float = 0) -> float:
+    def number(
+        self, key: str, default: float, *, minimum: float = 0, maximum: float | None = None
+    ) -> float:
         value = self.raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise ScenarioError(
-                f"{self.where}.{key}: must be a number >= {minimum:g}, got {value!r}"
-            )
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value < minimum
+            or (maximum is not None and value > maximum)
+        ):
+            bounds = f">= {minimum:g}" if maximum is None else f"in [{minimum:g}, {maximum:g}]"
+            raise ScenarioError(f"{self.where}.{key}: must be a number {bounds}, got {value!r}")
         return float(value)
 
     def duration(self, key: str, default: str | None = None) -> float:
@@ -182,7 +215,21 @@ def _fault(raw: Any, where: str) -> FaultSpec:
     r = _Reader(
         raw,
         where,
-        ("kind", "at", "duration", "link", "toxic", "attributes", "service", "pause", "mode"),
+        (
+            "kind",
+            "at",
+            "duration",
+            "link",
+            "toxic",
+            "attributes",
+            "service",
+            "pause",
+            "mode",
+            "duplicate_ratio",
+            "swap_ratio",
+            "error_ratio",
+            "cut_streams_after",
+        ),
     )
     kind = r.text("kind", choices=FAULT_KINDS)
     spec = FaultSpec(kind=kind, at_s=r.duration("at"), duration_s=r.duration("duration"))
@@ -210,9 +257,24 @@ def _fault(raw: Any, where: str) -> FaultSpec:
             service=r.text("service", choices=SERVICES),
             pause=r.flag("pause", False),
         )
-    for key in ("link", "toxic", "service"):
-        if r.has(key):
+    own = {
+        "feed_duplicates": ("duplicate_ratio", "swap_ratio"),
+        "bad_canary": ("error_ratio", "cut_streams_after"),
+    }.get(kind, ())
+    for key in ("link", "toxic", "service", "pause", "attributes", "mode", *_RATIO_KEYS):
+        if r.has(key) and key not in own and not (key == "mode" and kind == "redis_failover"):
             raise ScenarioError(f"{where}.{key}: does not apply to a {kind} fault")
+    if kind == "feed_duplicates":
+        ratios = {k: r.number(k, 0.1, maximum=1) for k in own}
+        if not any(ratios.values()):
+            raise ScenarioError(f"{where}: a feed_duplicates fault needs a ratio above 0")
+        return replace(spec, ratios=ratios)
+    if kind == "bad_canary":
+        return replace(
+            spec,
+            ratios={"error_ratio": r.number("error_ratio", 0.5, maximum=1)},
+            cut_after_s=r.duration("cut_streams_after", "30s"),
+        )
     if kind == "redis_failover":
         return FaultSpec(
             kind,
@@ -237,6 +299,8 @@ def _expect(raw: Any, where: str) -> Expectations:
             "recovery_max",
             "slowest_hop_region",
             "slos",
+            "kafka_log",
+            "gap_fills_max",
         ),
     )
     alerts_raw = r.raw.get("alerts", [])
@@ -263,6 +327,8 @@ def _expect(raw: Any, where: str) -> Expectations:
         recovery_max_s=r.duration("recovery_max") if r.has("recovery_max") else None,
         slowest_hop_region=region,
         slos=_slo_names(r.raw.get("slos", []), f"{where}.slos"),
+        kafka_log=r.flag("kafka_log", False),
+        gap_fills_max=int(r.number("gap_fills_max", 0)) if r.has("gap_fills_max") else None,
     )
 
 
@@ -292,7 +358,7 @@ def parse(raw: Any, source: str) -> Scenario:
     load = _Reader(
         r.raw.get("load", {}),
         f"{source}: load",
-        ("fans_per_region", "script", "speed", "spike_fans_per_region"),
+        ("fans_per_region", "script", "speed", "spike_fans_per_region", "canary_share"),
     )
     script = load.text("script", "gha-pan")
     if script not in available_scripts():
@@ -316,6 +382,9 @@ def parse(raw: Any, source: str) -> Scenario:
             script=script,
             speed=load.number("speed", 60, minimum=0.001),
             spike_fans_per_region=spike,
+            canary_share=(
+                load.number("canary_share", 0, maximum=1) if load.has("canary_share") else None
+            ),
         ),
         faults=tuple(_fault(f, f"{source}: faults[{i}]") for i, f in enumerate(faults_raw)),
         expect=_expect(r.raw.get("expect", {}), f"{source}: expect"),

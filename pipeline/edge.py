@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import socket
 import time
 from collections import deque
@@ -33,6 +34,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from pipeline.auth import bearer_ok, read_token
 from pipeline.clientreport import ClientReport
 from pipeline.httpwire import MAX_HEAD, BadRequest, Request, json_error, parse_head, response
 from pipeline.model import MATCH_ID, parse_time
@@ -81,6 +83,17 @@ class EdgeConfig:
     header_timeout_s: float = 10.0
     max_matches: int = 1000
     reuse_port: bool = False
+    admin_token_file: Path | None = None
+    """Enables `POST /v1/admin/drain` (the rollout controller's rollback) for this token."""
+    defect_error_ratio: float = 0.0
+    """The bad build (a canary drill): this share of stream and snapshot requests fail
+    with 500, as a crashing handler would."""
+    defect_stream_cut_s: float = 0.0
+    """The bad build: every stream is cut after this long (0: never)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.defect_error_ratio <= 1:
+            raise ValueError(f"defect_error_ratio must be in [0, 1], got {self.defect_error_ratio}")
 
 
 def score_frame(seq: int, payload: bytes) -> bytes:
@@ -139,6 +152,7 @@ class Edge:
             for path, (name, _) in {**STATIC, "/": PAGE}.items()
         }
         self._snapshot_reads: dict[str, asyncio.Future[bytes | None]] = {}
+        self.token = read_token(config.admin_token_file) if config.admin_token_file else None
         region = config.region
         self._connections = self.metrics.gauge("gameday_sse_connections").labels(
             region=region, version=config.version
@@ -196,12 +210,20 @@ class Edge:
         fan.transport.abort() if reason == "slow_client" else fan.transport.close()
 
     def deliver(
-        self, match: MatchFeed, seq: int, payload: bytes, read_ns: int | None = None
+        self,
+        match: MatchFeed,
+        seq: int,
+        payload: bytes,
+        read_ns: int | None = None,
+        *,
+        live: bool = True,
     ) -> None:
         """Make `seq` the match's newest update and write it to every fan still before it.
 
         `read_ns` is when the update was read from Redis (time.time_ns()); the fan-out span
         starts there, so the trace shows the edge's own time apart from the Redis hop.
+        Updates that are not `live` (history read at start-up) are neither measured nor
+        traced: their age is not the pipeline's latency.
         """
         read_ns = read_ns or time.time_ns()
         frame = score_frame(seq, payload)
@@ -217,7 +239,8 @@ class Edge:
                 fan.last_seq = seq
                 written += 1
         self._frames.inc(written)
-        self._observe(payload, written, read_ns)
+        if live:
+            self._observe(payload, written, read_ns)
 
     def _observe(self, payload: bytes, fans: int, read_ns: int) -> None:
         try:
@@ -250,6 +273,15 @@ class Edge:
                 if fan.backlog is None:
                     self._write(fan, frame)
 
+    def drain(self) -> int:
+        """Close every stream (a rollback moving fans away); they come back elsewhere with
+        Last-Event-ID. Returns how many were closed."""
+        fans = [fan for match in self.matches.values() for fan in match.fans]
+        for fan in fans:
+            self.drop(fan, "drained")
+        log.warning("drained %d streams", len(fans))
+        return len(fans)
+
     def heartbeat(self) -> None:
         for match in self.matches.values():
             for fan in list(match.fans):
@@ -265,6 +297,10 @@ class Edge:
         fan = Fan(transport, match, start)
         match.fans.add(fan)
         self._connections.inc()
+        if self.config.defect_stream_cut_s > 0:
+            asyncio.get_running_loop().call_later(
+                self.config.defect_stream_cut_s, self.drop, fan, "defect"
+            )
         if self.feed_payload is not None:
             self._write(fan, feed_frame(self.feed_payload))
         if not replayed:
@@ -321,7 +357,7 @@ class Edge:
             recent = await store.match_updates(match_id, 1)
             for seq, payload in recent[-self.config.replay_buffer :]:
                 if seq > match.last_seq:
-                    self.deliver(match, seq, payload)
+                    self.deliver(match, seq, payload, live=False)
         self.last_read_ok = time.monotonic()
 
     async def on_update(
@@ -575,6 +611,9 @@ class EdgeProtocol(asyncio.Protocol):
             body = dumps({"ok": True} if status == 202 else {"error": message})
             self._send(request, "telemetry", response(status, body, keep_alive=request.keep_alive))
             return
+        if request.method == "POST" and path == "/v1/admin/drain":
+            self._drain(request)
+            return
         if request.method not in ("GET", "HEAD"):
             self._send(request, "other", json_error(405, f"{request.method} is not allowed"))
             return
@@ -591,15 +630,33 @@ class EdgeProtocol(asyncio.Protocol):
             body = generate_latest(edge.metrics.registry)
             self._send(request, "metrics", response(200, body, content_type=CONTENT_TYPE_LATEST))
         elif len(parts) == 4 and parts[:2] == ["v1", "matches"] and parts[3] == "stream":
-            await self._stream(request, parts[2])
+            if not self._defective(request, "stream"):
+                await self._stream(request, parts[2])
         elif len(parts) == 3 and parts[:2] == ["v1", "matches"]:
-            await self._snapshot(request, parts[2])
+            if not self._defective(request, "snapshot"):
+                await self._snapshot(request, parts[2])
         else:
             self._send(
                 request,
                 "other",
                 json_error(404, f"no route for {path}", keep_alive=request.keep_alive),
             )
+
+    def _defective(self, request: Request, route: str) -> bool:
+        """The bad build's failure (EdgeConfig.defect_error_ratio): True when it answered."""
+        if random.random() >= self.edge.config.defect_error_ratio:  # noqa: S311 - not crypto
+            return False
+        self._send(request, route, json_error(500, "internal error"))
+        return True
+
+    def _drain(self, request: Request) -> None:
+        if self.edge.token is None:
+            self._send(request, "admin", json_error(404, "admin endpoints are not enabled"))
+        elif not bearer_ok(request.headers.get("authorization"), self.edge.token):
+            self._send(request, "admin", json_error(401, "missing or wrong bearer token"))
+        else:
+            body = dumps({"drained": self.edge.drain()})
+            self._send(request, "admin", response(200, body, keep_alive=request.keep_alive))
 
     def _static(self, request: Request, path: str) -> None:
         body = self.edge.web[path]

@@ -24,10 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from aiohttp import web
 from confluent_kafka import KafkaError, Message, Producer
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from pipeline.auth import bearer_ok, read_token
 from pipeline.dedupe import Deduper
 from pipeline.feed.secondary import parse_match_xml, parse_matches_xml
 from pipeline.model import InvalidEvent, MatchEvent, format_time
@@ -55,6 +57,12 @@ class IngestConfig:
     dedupe_enabled: bool = True
     """Drill switch: with False duplicates go to Kafka (the scorekeeper must still cope)."""
     dedupe_capacity: int = 1_000_000
+    control_port: int | None = None
+    """Serves `POST /v1/feed/fallback` (bearer token) for the rollout controller."""
+    admin_token_file: Path | None = None
+    forced_fallback_hold_s: float = 30.0
+    """A fallback an operator (or the controller, on an alert) asked for lasts at least
+    this long before the watchdog may switch back to the primary."""
 
 
 class KafkaOut:
@@ -138,6 +146,8 @@ class Ingest:
         self.connected = False
         self.last_heard = time.monotonic()
         self.fallback = False
+        self.held_until = 0.0
+        """monotonic time before which only a forced fallback's hold keeps the fallback."""
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))
 
     # --- one packet -------------------------------------------------------------------
@@ -234,11 +244,24 @@ class Ingest:
             if not healthy and not self.fallback and self.config.fallback_enabled:
                 self.switch(fallback=True)
                 next_poll = 0.0
-            elif healthy and self.fallback:
+            elif healthy and self.fallback and time.monotonic() >= self.held_until:
                 self.switch(fallback=False)
             if self.fallback and time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + self.config.fallback_poll_interval_s
                 await self.poll_secondary()
+
+    def force_fallback(self, reason: str) -> tuple[int, dict[str, object]]:
+        """Switch to the fallback vendor now and hold it (the controller's alert path).
+        Returns an HTTP status and body: 409 when fallback is disabled by configuration."""
+        if not self.config.fallback_enabled:
+            log.warning("fallback asked for (%s) but disabled by configuration", reason)
+            return 409, {"error": "fallback is disabled by configuration (fallback_enabled)"}
+        changed = not self.fallback
+        self.held_until = time.monotonic() + self.config.forced_fallback_hold_s
+        if changed:
+            log.warning("fallback forced: %s", reason)
+            self.switch(fallback=True)
+        return 200, {"mode": "fallback", "changed": changed, "reason": reason}
 
     def switch(self, *, fallback: bool) -> None:
         self.fallback = fallback
@@ -277,15 +300,50 @@ class Ingest:
             self.kafka.close()
 
 
+def control_app(ingest: Ingest, token: str) -> web.Application:
+    """`POST /v1/feed/fallback {"reason": ...}` (bearer token); `GET /v1/feed`."""
+
+    async def fallback(request: web.Request) -> web.Response:
+        if not bearer_ok(request.headers.get("Authorization"), token):
+            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        try:
+            body = await request.json()
+            reason = str(body.get("reason", "unspecified"))[:200]
+        except (ValueError, AttributeError):
+            return web.json_response({"error": 'expected {"reason": "..."}'}, status=400)
+        status, answer = ingest.force_fallback(reason)
+        return web.json_response(answer, status=status)
+
+    async def mode(_request: web.Request) -> web.Response:
+        held = max(0.0, ingest.held_until - time.monotonic())
+        return web.json_response(
+            {"mode": "fallback" if ingest.fallback else "primary", "held_s": round(held, 1)}
+        )
+
+    app = web.Application(client_max_size=16 * 1024)
+    app.router.add_post("/v1/feed/fallback", fallback)
+    app.router.add_get("/v1/feed", mode)
+    return app
+
+
 async def serve(config: IngestConfig) -> None:
     ingest = Ingest(config)
-    await with_telemetry(
-        "ingest",
-        trace_dir=config.trace_dir,
-        metrics_port=config.metrics_port,
-        registry=ingest.metrics.registry,
-        work=ingest.run(),
-    )
+    runner: web.AppRunner | None = None
+    if config.control_port is not None and config.admin_token_file is not None:
+        runner = web.AppRunner(control_app(ingest, read_token(config.admin_token_file)))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", config.control_port).start()
+    try:
+        await with_telemetry(
+            "ingest",
+            trace_dir=config.trace_dir,
+            metrics_port=config.metrics_port,
+            registry=ingest.metrics.registry,
+            work=ingest.run(),
+        )
+    finally:
+        if runner is not None:
+            await runner.cleanup()
 
 
 if __name__ == "__main__":

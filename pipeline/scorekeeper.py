@@ -51,6 +51,9 @@ class ScorekeeperConfig:
     audit_dir: Path
     metrics_port: int
     group_id: str = "scorekeeper"
+    group_instance_id: str | None = "scorekeeper-0"
+    """Static group membership: a restarted scorekeeper takes its partitions back at once
+    instead of waiting out the dead member's session (a rebalance)."""
     address_map: dict[str, str] = field(default_factory=dict)
     static_master: str | None = None
     trace_dir: Path | None = None
@@ -110,6 +113,9 @@ class Scorekeeper:
         self._http = httpx.AsyncClient(timeout=2.0)
         self._lock = asyncio.Lock()
         """One change at a time: events apply in order, the reconciler never interleaves."""
+        fills = self.metrics.counter("gameday_scorekeeper_gap_fills_total")
+        for result in ("gap", "reconcile", "empty", "error"):  # at 0, so a restart's first
+            fills.labels(result=result)  # fill is an increase Prometheus can see
 
     # --- memory -----------------------------------------------------------------------
 
@@ -483,6 +489,7 @@ class Scorekeeper:
             {
                 "bootstrap.servers": cfg.kafka_bootstrap,
                 "group.id": cfg.group_id,
+                **({"group.instance.id": cfg.group_instance_id} if cfg.group_instance_id else {}),
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",

@@ -31,6 +31,18 @@ VENDOR_LINKS: Final = {
 """Toxiproxy links to the data vendors, by the port (service) they lead to."""
 
 
-def redis_link(region: str, node: str) -> str:
-    """The Toxiproxy link an edge in `region` uses to reach Redis server `node`."""
-    return f"{region}.{node}"
+REDIS_CLIENTS: Final = ("scorekeeper", *REGIONS)
+"""Who reaches Redis through its own Toxiproxy links: the writer, and each region's edges."""
+
+CANARY_REGION: Final = "eu-west"
+"""Where the canary edge (the new version a rollout tries on a share of fans) runs."""
+
+
+def redis_link(client: str, node: str) -> str:
+    """The Toxiproxy link `client` (the scorekeeper, or a region's edges) uses to reach
+    Redis server `node`."""
+    return f"{client}.{node}"
+
+
+def redis_links() -> list[str]:
+    return [redis_link(c, n) for c in REDIS_CLIENTS for n in REDIS_NODES]

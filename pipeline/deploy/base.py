@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -51,3 +52,7 @@ class Deployment(Protocol):
 
     async def start(self, service: str) -> None:
         """Start a stopped service again and wait until it is healthy."""
+
+    async def configure(self, changes: Mapping[str, Any]) -> list[str]:
+        """Change pipeline settings (`SERVICE.FIELD` -> value; None puts the default back)
+        and redeploy the services they touch; returns those services."""

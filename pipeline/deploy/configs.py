@@ -152,13 +152,19 @@ def prometheus_yml(
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def alertmanager_yml(*, webhook_urls: Sequence[str] = ()) -> str:
-    """Group fast (drills run at a time scale); send every alert to the given webhooks."""
+def alertmanager_yml(
+    *, webhook_urls: Sequence[str] = (), credentials_file: Path | None = None
+) -> str:
+    """Group fast (drills run at a time scale); send every alert to the given webhooks,
+    with the bearer token in `credentials_file` (the rollout controller's)."""
     receiver: dict[str, object] = {"name": "gameday"}
     if webhook_urls:
-        receiver["webhook_configs"] = [
-            {"url": url, "send_resolved": True, "max_alerts": 0} for url in webhook_urls
-        ]
+        hook: dict[str, object] = {"send_resolved": True, "max_alerts": 0}
+        if credentials_file is not None:
+            hook["http_config"] = {
+                "authorization": {"type": "Bearer", "credentials_file": str(credentials_file)}
+            }
+        receiver["webhook_configs"] = [{"url": url, **hook} for url in webhook_urls]
     config = {
         "route": {
             "receiver": "gameday",

@@ -7,7 +7,8 @@ written to `state.json` there, so `gameday down` in another process stops exactl
 processes, by PID.
 
 - `up()` on a new or stopped run directory starts a fresh stack on free ports; on a
-  running one it restarts only what has died, with the same ports, and then waits
+  running one it restarts only what has died, with the same ports, restarts the
+  pipeline services whose settings (`gameday up --set`) changed, and then waits
   until every component is healthy. When a component fails, everything it started is
   stopped again (unless `keep_on_failure`) and `ComponentFailed` names it.
 - `down()` stops every recorded process group, crashed or not, and keeps the logs.
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,9 +87,14 @@ class LocalDeployment:
         startup_timeout_s: float | None = None,
         keep_on_failure: bool = False,
         time_scale: float = 1.0,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         if not time_scale > 0:
             raise ValueError(f"time scale must be positive, got {time_scale}")
+        self.settings = None if settings is None else dict(settings)
+        """What the next `up` converges the pipeline to; None keeps the stack's own."""
+        if self.settings:
+            PipelineLayout.check_settings(self.settings)
         self.run_dir = (run_dir or env.run_dir()).resolve()
         self._tools = tools
         self.startup_timeout_s = startup_timeout_s or env.startup_timeout_s()
@@ -161,7 +168,10 @@ class LocalDeployment:
     @property
     def pipeline(self) -> PipelineLayout:
         return PipelineLayout(
-            self.ports, self.run_dir, float(self._state.get("time_scale", self.time_scale))
+            self.ports,
+            self.run_dir,
+            float(self._state.get("time_scale", self.time_scale)),
+            self._state.get("settings", {}),
         )
 
     def _fresh_layout(self) -> None:
@@ -197,6 +207,7 @@ class LocalDeployment:
             "created_at": _now(),
             "kafka_cluster_id": configs.kafka_cluster_id(),
             "time_scale": self.time_scale,
+            "settings": self.settings or {},
             "ports": free_ports(names),
             "processes": {},
         }
@@ -253,7 +264,13 @@ class LocalDeployment:
             ),
         )
         (rd / "prometheus/rules").mkdir(parents=True, exist_ok=True)
-        write("alertmanager/alertmanager.yml", configs.alertmanager_yml())
+        write(
+            "alertmanager/alertmanager.yml",
+            configs.alertmanager_yml(
+                webhook_urls=[self.pipeline.endpoints()["rollout_control"] + "/v1/alerts"],
+                credentials_file=rd / "admin-token",
+            ),
+        )
         self.pipeline.write_configs()
 
     def scrape_targets(self) -> dict[str, str]:
@@ -453,6 +470,8 @@ class LocalDeployment:
                     f"already running at time scale {self.stack_time_scale:g}; "
                     f"`gameday down` first to start it at {self.time_scale:g}",
                 )
+            if self.settings is not None and self.settings != self._state.get("settings", {}):
+                await self._settle(self.settings, report)
             alive = self.running()
             try:
                 # Infrastructure first, then the pipeline on top of it, as a real
@@ -472,6 +491,35 @@ class LocalDeployment:
                     self._stop_recorded()
                 raise
         return await self.status()
+
+    async def _settle(self, new: Mapping[str, Any], report: Progress) -> list[str]:
+        """Make the running pipeline run with settings `new`: rewrite every config and
+        restart (by PID) the services whose config changed. Returns their names."""
+        before = self.pipeline.configs()
+        after = replace(self.pipeline, settings=dict(new)).configs()  # SettingError: no change
+        self._state["settings"] = dict(new)
+        self._write_state()
+        self.pipeline.write_configs()
+        changed = [name for name, config in after.items() if config != before.get(name)]
+        components = {c.name: c for c in self.pipeline.components()}
+        refs = self._refs()
+        for name in changed:
+            if name in refs:
+                await asyncio.to_thread(stop_all, [refs[name]])
+            report(name, "restarting with the new settings")
+            await self._start(components[name], report)
+        return changed
+
+    async def configure(self, changes: Mapping[str, Any]) -> list[str]:
+        """Change some settings of the running stack (a value of None removes one) and
+        restart what they touch; returns the restarted services. A drill's bad canary is
+        this: `{"edge-canary.defect_error_ratio": 0.5}`, and None to put it back."""
+        with self._locked():
+            if not self.running():
+                raise StackNotRunning(f"no stack running in {self.run_dir}")
+            merged = {**self._state.get("settings", {}), **changes}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            return await self._settle(merged, lambda _n, _w: None)
 
     async def _start(self, c: Component, report: Progress) -> None:
         log_path = self.run_dir / "logs" / f"{c.name}.log"

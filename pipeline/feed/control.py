@@ -12,14 +12,13 @@ Routes (POST routes need `Authorization: Bearer <token>`):
 
 from __future__ import annotations
 
-import hmac
 import json
-from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pipeline.auth import bearer_ok
 from pipeline.feed.vendor import Vendor
 from pipeline.model import InvalidEvent
 
@@ -30,21 +29,6 @@ LINE_TYPES: Final = frozenset({"text/plain", "application/x-ndjson"})
 def error(status: int, message: str) -> web.Response:
     """A JSON error body, so that every client can show the reason."""
     return web.json_response({"error": message}, status=status)
-
-
-def read_token(path: Path) -> str:
-    """The admin token: the stripped content of its file. An empty token is refused."""
-    token = path.read_text(encoding="utf-8").strip()
-    if not token:
-        raise ValueError(f"admin token file {path} is empty")
-    return token
-
-
-def authorized(request: web.Request, token: str) -> bool:
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def compact(value: Any) -> bytes:
@@ -90,7 +74,9 @@ class ControlApp:
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Every POST needs the bearer token; reads are open."""
-        if request.method == "POST" and not authorized(request, self.token):
+        if request.method == "POST" and not bearer_ok(
+            request.headers.get("Authorization"), self.token
+        ):
             return error(401, "missing or wrong bearer token (see admin_token_file)")
         response: web.StreamResponse = await handler(request)
         return response

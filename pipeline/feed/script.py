@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
 import time
 import uuid
@@ -284,6 +285,35 @@ class SystemClock:
 SYSTEM_CLOCK: Final = SystemClock()
 
 
+@dataclass
+class Stutter:
+    """A vendor that re-sends and reorders. While `active`, an event is held back and sent
+    after the next one with probability `swap_ratio`, and sent twice with probability
+    `duplicate_ratio`. A drill's duplicate-feed fault switches it on and off."""
+
+    duplicate_ratio: float = 0.0
+    swap_ratio: float = 0.0
+    active: bool = False
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        for name in ("duplicate_ratio", "swap_ratio"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        self.rng = random.Random(self.seed)  # noqa: S311 - a simulation, not crypto
+        self.duplicated = self.swapped = 0
+
+    def hold(self) -> bool:
+        held = self.active and self.rng.random() < self.swap_ratio
+        self.swapped += held
+        return held
+
+    def repeat(self) -> bool:
+        repeated = self.active and self.rng.random() < self.duplicate_ratio
+        self.duplicated += repeated
+        return repeated
+
+
 async def play(
     script: Script,
     *,
@@ -294,12 +324,14 @@ async def play(
     on_event: Callable[[MatchEvent], None] | None = None,
     clock: Clock = SYSTEM_CLOCK,
     client: httpx.AsyncClient | None = None,
+    stutter: Stutter | None = None,
 ) -> list[MatchEvent]:
     """POST each event of `script` to the feed control at its time on the match clock.
 
     `speed` 60 plays one match minute per real second. Each event's `occurred_at` is the
     real UTC time it is posted, so latency measured from it downstream is real. Returns
-    the events sent, in order. Raises PlaybackError if the control does not accept one.
+    the events of the match, in seq order. Raises PlaybackError if the control does not
+    accept one. With a `stutter`, the vendor re-sends and reorders while it is active.
     """
     if speed <= 0:
         raise ValueError(f"speed must be > 0, got {speed}")
@@ -310,26 +342,36 @@ async def play(
     owned = client is None
     http = httpx.AsyncClient(timeout=10.0) if client is None else client
     sent: list[MatchEvent] = []
+    held: MatchEvent | None = None
     async with http if owned else contextlib.nullcontext(http):
         start = clock.monotonic()
-        for entry, event in zip(script.entries, planned, strict=True):
+        for i, (entry, event) in enumerate(zip(script.entries, planned, strict=True)):
             await clock.sleep(max(0.0, start + entry.at_s / speed - clock.monotonic()))
             stamped = replace(event, occurred_at=format_time(clock.now()))
-            await _post(http, url, headers, stamped)
             sent.append(stamped)
             if on_event is not None:
                 on_event(stamped)
+            last = i == len(planned) - 1
+            if held is None and stutter is not None and not last and stutter.hold():
+                held = stamped  # goes out after the next event
+                continue
+            batch = [stamped] if held is None else [stamped, held]
+            held = None
+            if stutter is not None and stutter.repeat():
+                batch.append(stamped)
+            await _post(http, url, headers, batch)
     return sent
 
 
 async def _post(
-    http: httpx.AsyncClient, url: str, headers: dict[str, str], event: MatchEvent
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], events: list[MatchEvent]
 ) -> None:
-    response = await http.post(url, json=[event.to_json()], headers=headers)
+    seqs = ", ".join(str(e.seq) for e in events)
+    response = await http.post(url, json=[e.to_json() for e in events], headers=headers)
     if response.status_code != 202:
         raise PlaybackError(
-            f"feed control answered HTTP {response.status_code} to seq {event.seq}: "
+            f"feed control answered HTTP {response.status_code} to seq {seqs}: "
             f"{response.text[:500]}"
         )
-    if response.json().get("valid") != 1:
-        raise PlaybackError(f"feed control rejected seq {event.seq}: {response.text[:500]}")
+    if response.json().get("valid") != len(events):
+        raise PlaybackError(f"feed control rejected seq {seqs}: {response.text[:500]}")

@@ -11,8 +11,9 @@ from typing import Final
 
 from aiohttp import web
 
+from pipeline.auth import read_token
 from pipeline.feed.config import FeedConfig
-from pipeline.feed.control import ControlApp, read_token
+from pipeline.feed.control import ControlApp
 from pipeline.feed.primary import PrimaryApp
 from pipeline.feed.secondary import SecondaryApp
 from pipeline.feed.vendor import Vendor

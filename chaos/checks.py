@@ -11,7 +11,7 @@ from typing import Any
 
 from chaos.delivery import DeliveryReport
 from chaos.fans import FanHistory
-from chaos.scenario import AlertExpectation
+from chaos.scenario import AlertExpectation, Probe
 from chaos.traces import load_spans, summarize, traces
 from pipeline.model import parse_time
 from slo.evaluate import Prometheus, PrometheusError
@@ -282,4 +282,49 @@ def gap_fills(prom: Prometheus, limit: int, start: float, end: float) -> CheckRe
         fills <= limit,
         f"at most {limit} event(s) fetched from the vendor to fill a gap",
         f"{fills} fetched from the vendor",
+    )
+
+
+def steady_latency(
+    histories: Sequence[FanHistory],
+    phase: str,
+    limit_s: float,
+    *,
+    before: float | None = None,
+    after: float | None = None,
+) -> CheckResult:
+    """The fans' p99 latency is within the limit over the updates received `before` the
+    first fault, or the updates that happened `after` the last revert (so the backlog a
+    fault held up counts against recovery, not against the steady state)."""
+    receipts = [r for h in histories for r in h.receipts]
+    if before is not None:
+        moment = datetime.fromtimestamp(before, UTC)
+        receipts = [r for r in receipts if r.received_at < moment]
+    if after is not None:
+        moment = datetime.fromtimestamp(after, UTC)
+        receipts = [r for r in receipts if parse_time(r.data["occurred_at"]) >= moment]
+    latencies = sorted(r.latency_s for r in receipts)
+    p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else None
+    return CheckResult(
+        f"steady state {phase}: p99 latency",
+        p99 is not None and p99 <= limit_s,
+        f"at most {limit_s:g}s",
+        "no update received" if p99 is None else f"{p99:.3f}s over {len(latencies)} updates",
+    )
+
+
+def steady_probe(prom: Prometheus, probe: Probe, phase: str, at: float) -> CheckResult:
+    """A steady-state probe's first sample at `at` lies within its bounds."""
+    expected = f"within [{probe.low:g}, {probe.high:g}]"
+    try:
+        answer = prom.vector(probe.query, at)
+    except PrometheusError as exc:
+        return CheckResult(f"steady state {phase}: {probe.name}", False, expected, str(exc))
+    value = answer[0][1] if answer else None
+    return CheckResult(
+        f"steady state {phase}: {probe.name}",
+        value is not None and probe.low <= value <= probe.high,
+        expected,
+        "no data" if value is None else f"{value:g}",
+        {"query": probe.query},
     )

@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("down", help="stop every process the stack started")
 
+    _add_chaostoolkit(sub)
+
     status = sub.add_parser("status", help="health of every component and the endpoints")
     status.add_argument("--json", action="store_true", help="print the DESIGN.md JSON document")
 
@@ -175,6 +177,19 @@ def _parser() -> argparse.ArgumentParser:
         help="replace the tracing section of this Markdown file",
     )
     return parser
+
+
+def _add_chaostoolkit(sub: Any) -> None:
+    ctk = sub.add_parser(
+        "chaostoolkit", help="export drills as Chaos Toolkit experiments, or import one"
+    )
+    ctk_sub = ctk.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = ctk_sub.add_parser("export", help="write drills as experiments (JSON)")
+    export.add_argument("names", nargs="+", metavar="NAME", help="drill names or scenario files")
+    export.add_argument("--out", type=Path, default=Path("."), metavar="DIR")
+    imported = ctk_sub.add_parser("import", help="turn an experiment into a scenario file")
+    imported.add_argument("experiment", type=Path, metavar="FILE")
+    imported.add_argument("--out", type=Path, metavar="FILE", help="(default: stdout)")
 
 
 def _positive_float(text: str) -> float:
@@ -362,6 +377,35 @@ async def _bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _chaostoolkit(args: argparse.Namespace) -> int:
+    import yaml
+
+    from chaos.ctk import export, scenario_of
+    from chaos.scenario import load_scenario, parse
+
+    if args.action == "export":
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name in args.names:
+            scenario = load_scenario(name)
+            path = args.out / f"{scenario.name}.json"
+            path.write_text(json.dumps(export(scenario), indent=2) + "\n")
+            print(f"gameday chaostoolkit: {scenario.name} -> {path}", file=sys.stderr)
+        return EXIT_OK
+    try:
+        doc = json.loads(args.experiment.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{args.experiment}: cannot read the experiment ({exc})") from None
+    raw = scenario_of(doc, str(args.experiment))
+    parse(raw, str(args.experiment))  # refuses what a drill could not run
+    text = yaml.safe_dump(raw, sort_keys=False)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+        print(f"gameday chaostoolkit: scenario written to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS = {
     "up": _up,
     "down": _down,
@@ -370,6 +414,7 @@ COMMANDS = {
     "trace": _trace,
     "slo": _slo,
     "drill": _drill,
+    "chaostoolkit": _chaostoolkit,
     "dashboards": _dashboards,
     "bench": _bench,
 }

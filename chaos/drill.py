@@ -30,6 +30,8 @@ from chaos.checks import (
     recovery,
     rollback,
     slowest_region,
+    steady_latency,
+    steady_probe,
 )
 from chaos.delivery import DeliveryReport, check_delivery
 from chaos.fans import Fan, FanHistory, receipts_json, watch
@@ -50,7 +52,7 @@ from chaos.kafkalog import read_match
 from chaos.rollout import RolloutClient
 from chaos.scenario import FaultSpec, Scenario
 from pipeline.deploy import LocalDeployment
-from pipeline.feed.script import Stutter, load_script, play
+from pipeline.feed import Stutter, load_script, play
 from pipeline.model import parse_time
 from pipeline.topology import REDIS_NODES
 from slo.evaluate import ClientSample, Prometheus, PrometheusError, evaluate
@@ -59,6 +61,9 @@ from slo.results import SloReport, Window
 from slo.spec import default_specs, load
 
 Progress = Callable[[str], None]
+FINAL_WHISTLE_WAIT_S = 30.0
+"""After the match, how long fans may take to get its last update before delivery is
+judged (a fallback poll or a reconcile pass at time scale 1 fits in it)."""
 
 
 @dataclass
@@ -76,6 +81,8 @@ class DrillResult:
     receipts: dict[str, Any] = field(default_factory=dict)
     rollout: dict[str, Any] = field(default_factory=dict)
     """The rollout controller's state and decisions at the end of the drill."""
+    steady: list[CheckResult] = field(default_factory=list)
+    """The steady-state probes, before the faults and after the revert."""
 
     @property
     def passed(self) -> bool:
@@ -95,15 +102,19 @@ class DrillResult:
         }
 
 
-def _fault(  # noqa: PLR0911 - one return per fault kind
+def build_fault(  # noqa: PLR0911 - one return per fault kind
     spec: FaultSpec,
     deployment: LocalDeployment,
     endpoints: dict[str, Any],
     *,
-    stutter: Stutter,
-    scale: float,
+    stutter: Stutter | None = None,
+    scale: float = 1.0,
 ) -> Fault:
+    """The fault a spec declares, against this stack. `stutter` is the played match's
+    (a feed_duplicates fault switches it on and off)."""
     if spec.kind == "feed_duplicates":
+        if stutter is None:
+            raise ValueError("a feed_duplicates fault acts on a match the drill plays")
         return FeedStutter(stutter)
     if spec.kind == "bad_canary":
         return BadCanary(deployment, spec.ratios["error_ratio"], spec.cut_after_s / scale)
@@ -253,7 +264,8 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
     ratios = next((s.ratios for s in scenario.faults if s.kind == "feed_duplicates"), {})
     stutter = Stutter(ratios.get("duplicate_ratio", 0.0), ratios.get("swap_ratio", 0.0))
     faults = [
-        _fault(s, deployment, endpoints, stutter=stutter, scale=time_scale) for s in scenario.faults
+        build_fault(s, deployment, endpoints, stutter=stutter, scale=time_scale)
+        for s in scenario.faults
     ]
     reasons: list[str] = []
     monitor = asyncio.create_task(
@@ -272,6 +284,7 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
     try:
         progress(f"steady state: {len(fans)} fans connecting")
         await _until(lambda: all(f.connected.is_set() for f in fans), 20)
+        result.steady += _probe_all(prom, scenario, "before the fault")
         script = replace(load_script(scenario.load.script), match_id=match_id)
         token = _token(endpoints)
         started = time.time()
@@ -309,9 +322,12 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
         if source:
             progress("observe: waiting for every fan to get the final whistle")
             await _until(
-                lambda: all(f.history.last_seq == source[-1].seq for f in fans), 60, fail=False
+                lambda: all(f.history.last_seq == source[-1].seq for f in fans),
+                FINAL_WHISTLE_WAIT_S,
+                fail=False,
             )
         await asyncio.sleep(max(2.0, 30 / time_scale))  # alerts resolve after the revert
+        result.steady += _probe_all(prom, scenario, "after the revert")
     finally:
         stop.set()
         monitor.cancel()
@@ -366,6 +382,11 @@ def _verify(
     ]
     first = min((w.start for w in result.windows), default=result.started_at)
     last = max((w.end for w in result.windows), default=result.started_at)
+    checks += result.steady
+    if scenario.steady_state_max_p99_s is not None:
+        limit = scenario.steady_state_max_p99_s
+        checks.append(steady_latency(histories, "before the fault", limit, before=first))
+        checks.append(steady_latency(histories, "after the revert", limit, after=last))
     result.delivery = check_delivery(histories, source)
     checks.append(delivery(result.delivery, expect.delivery))
     try:
@@ -429,6 +450,10 @@ def _verify(
     except PrometheusError as exc:
         checks.append(CheckResult("SLOs evaluated", False, "Prometheus answers", str(exc)))
     result.checks = checks
+
+
+def _probe_all(prom: Prometheus, scenario: Scenario, phase: str) -> list[CheckResult]:
+    return [steady_probe(prom, p, phase, time.time()) for p in scenario.steady_state_probes]
 
 
 def _kafka_check(endpoints: dict[str, Any], source: list[Any], since: float) -> CheckResult:

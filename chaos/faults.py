@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 
 from pipeline.deploy import Deployment, Toxiproxy
 from pipeline.deploy.toxiproxy import ToxicType
-from pipeline.feed.script import Stutter
+from pipeline.feed import Stutter
 from pipeline.model import format_time
 
 

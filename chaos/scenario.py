@@ -3,7 +3,10 @@
     name: region-skew
     description: eu-west's link to Redis slows down by 1.5 s.
     load: {fans_per_region: 10, script: gha-pan, speed: 60}   # + canary_share: 0.5
-    steady_state: {max_p99_s: 1.0}          # before the fault and after the revert
+    steady_state:                            # before the fault and after the revert
+      max_p99_s: 1.0                         # fans' p99 latency
+      probes:                                # PromQL, first sample within [low, high]
+        - {name: consumer caught up, query: max(gameday_kafka_consumer_lag), within: [0, 5]}
     faults:
       - kind: toxic                          # toxic | link_down | redis_failover |
         at: 20s                              # feed_silent | feed_duplicates |
@@ -139,6 +142,16 @@ class Expectations:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A steady-state probe: the query's first sample must lie within [low, high]."""
+
+    name: str
+    query: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -146,6 +159,7 @@ class Scenario:
     faults: tuple[FaultSpec, ...]
     expect: Expectations
     steady_state_max_p99_s: float | None = None
+    steady_state_probes: tuple[Probe, ...] = ()
     abort_max_p99_s: float | None = None
     abort_max_duration_s: float = 900.0
     source: str = ""
@@ -211,7 +225,7 @@ class _Reader:
         return dict(value)
 
 
-def _fault(raw: Any, where: str) -> FaultSpec:
+def fault_spec(raw: Any, where: str) -> FaultSpec:
     r = _Reader(
         raw,
         where,
@@ -332,6 +346,24 @@ def _expect(raw: Any, where: str) -> Expectations:
     )
 
 
+def _probes(raw: Any, where: str) -> tuple[Probe, ...]:
+    if not isinstance(raw, list):
+        raise ScenarioError(f"{where}: must be a list")
+    out = []
+    for i, item in enumerate(raw):
+        p = _Reader(item, f"{where}[{i}]", ("name", "query", "within"))
+        within = p.raw.get("within")
+        if (
+            not isinstance(within, list)
+            or len(within) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in within)
+            or within[0] > within[1]
+        ):
+            raise ScenarioError(f"{where}[{i}].within: must be [low, high] numbers, low <= high")
+        out.append(Probe(p.text("name"), p.text("query"), float(within[0]), float(within[1])))
+    return tuple(out)
+
+
 def _names(raw: Any, where: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
         raise ScenarioError(f"{where}: must be a list of alert names")
@@ -372,7 +404,9 @@ def parse(raw: Any, source: str) -> Scenario:
             f"{source}: faults: must be a non-empty list (or the load must "
             "spike: load.spike_fans_per_region)"
         )
-    steady = _Reader(r.raw.get("steady_state", {}), f"{source}: steady_state", ("max_p99_s",))
+    steady = _Reader(
+        r.raw.get("steady_state", {}), f"{source}: steady_state", ("max_p99_s", "probes")
+    )
     abort = _Reader(r.raw.get("abort", {}), f"{source}: abort", ("max_p99_s", "max_duration"))
     return Scenario(
         name=r.text("name"),
@@ -386,9 +420,10 @@ def parse(raw: Any, source: str) -> Scenario:
                 load.number("canary_share", 0, maximum=1) if load.has("canary_share") else None
             ),
         ),
-        faults=tuple(_fault(f, f"{source}: faults[{i}]") for i, f in enumerate(faults_raw)),
+        faults=tuple(fault_spec(f, f"{source}: faults[{i}]") for i, f in enumerate(faults_raw)),
         expect=_expect(r.raw.get("expect", {}), f"{source}: expect"),
         steady_state_max_p99_s=(steady.number("max_p99_s", 0) if steady.has("max_p99_s") else None),
+        steady_state_probes=_probes(steady.raw.get("probes", []), f"{source}: steady_state.probes"),
         abort_max_p99_s=abort.number("max_p99_s", 0) if abort.has("max_p99_s") else None,
         abort_max_duration_s=abort.duration("max_duration", "15m"),
         source=source,
@@ -396,7 +431,13 @@ def parse(raw: Any, source: str) -> Scenario:
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A scenario by name (chaos/scenarios/NAME.yaml), a YAML file, or a Chaos Toolkit
+    experiment (.json)."""
     path = Path(name_or_path)
+    if path.suffix == ".json":
+        from chaos.ctk import load_experiment
+
+        return load_experiment(path)
     if not path.suffix:
         path = SCENARIOS_DIR / f"{name_or_path}.yaml"
         if not path.exists():

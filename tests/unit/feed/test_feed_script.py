@@ -14,11 +14,12 @@ from pipeline.feed import (
     FeedConfig,
     FeedServer,
     PlaybackError,
+    Stutter,
     available_scripts,
     load_script,
     play,
 )
-from pipeline.model import fold, parse_time
+from pipeline.model import MatchEvent, fold, parse_time
 
 HEADER = "match_id: gha-pan\nevents:\n"
 KICKOFF = '  - {at: "00:00", type: kickoff}\n'
@@ -191,3 +192,35 @@ def test_play_keeps_to_the_match_clock_at_the_given_speed(
     assert clock.elapsed == pytest.approx(script.duration_s / 60)
     assert len(clock.sleeps) == len(script.entries)
     assert clock.sleeps[2] == pytest.approx((17 * 60 + 30) / 60 - (9 * 60 + 12) / 60)
+
+
+def test_a_stuttering_vendor_resends_and_reorders_only_while_active(
+    make_config: Callable[..., FeedConfig], admin_token: str
+) -> None:
+    script = load_script("gha-pan")
+    stutter = Stutter(duplicate_ratio=0.3, swap_ratio=0.2, active=True)
+
+    async def scenario() -> tuple[list[MatchEvent], list[int]]:
+        async with FeedServer(make_config()) as server:
+            sent = await play(
+                script,
+                control_url=server.url("control"),
+                token=admin_token,
+                speed=25_000,
+                stutter=stutter,
+            )
+            posted = [MatchEvent.parse(p).seq for p in server.vendor.history]
+        return sent, posted
+
+    sent, posted = asyncio.run(scenario())
+    assert [e.seq for e in sent] == list(range(1, len(script.entries) + 1))
+    assert stutter.duplicated > 0
+    assert stutter.swapped > 0
+    assert len(posted) == len(sent) + stutter.duplicated
+    assert posted != sorted(posted)  # some went out before the one they follow
+    assert sorted(set(posted)) == [e.seq for e in sent]  # nothing lost on the way
+
+    stutter.active = False
+    before = (stutter.duplicated, stutter.swapped)
+    assert not any(stutter.hold() or stutter.repeat() for _ in range(100))
+    assert (stutter.duplicated, stutter.swapped) == before

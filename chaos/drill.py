@@ -54,6 +54,7 @@ from chaos.scenario import FaultSpec, Scenario
 from pipeline.deploy import LocalDeployment
 from pipeline.feed import Stutter, load_script, play
 from pipeline.model import parse_time
+from pipeline.telemetry import Metrics
 from pipeline.topology import REDIS_NODES
 from slo.evaluate import ClientSample, Prometheus, PrometheusError, evaluate
 from slo.report._plots import Firing
@@ -173,13 +174,20 @@ async def _run_faults(
     started: float,
     scale: float,
     progress: Progress,
+    metrics: Metrics,
 ) -> None:
+    active = metrics.gauge("gameday_fault_active")
+
     async def one(spec: FaultSpec, fault: Fault, record: FaultRecord) -> None:
         await asyncio.sleep(max(0.0, started + spec.at_s / scale - time.time()))
         progress(f"fault: injecting {fault.name}")
-        async with injected(fault, record):
-            record.name = fault.name
-            await asyncio.sleep(spec.duration_s / scale)
+        try:
+            async with injected(fault, record):
+                record.name = fault.name
+                active.labels(fault=fault.name, kind=fault.kind).set(1)
+                await asyncio.sleep(spec.duration_s / scale)
+        finally:
+            active.labels(fault=fault.name, kind=fault.kind).set(0)
         progress(f"fault: reverted {fault.name}")
 
     await asyncio.gather(
@@ -237,8 +245,15 @@ async def _monitor(
 
 
 async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
-    scenario: Scenario, deployment: LocalDeployment, *, time_scale: float, progress: Progress
+    scenario: Scenario,
+    deployment: LocalDeployment,
+    *,
+    time_scale: float,
+    progress: Progress,
+    metrics: Metrics | None = None,
 ) -> DrillResult:
+    """Run one drill; `metrics` gets `gameday_fault_active` while faults are injected."""
+    metrics = metrics or Metrics()
     endpoints = deployment.endpoints()
     prom = Prometheus(endpoints["prometheus"])
     result = DrillResult(scenario.name, time.time())
@@ -299,7 +314,13 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
         )
         chaos = asyncio.create_task(
             _run_faults(
-                scenario, faults, records, started=started, scale=time_scale, progress=progress
+                scenario,
+                faults,
+                records,
+                started=started,
+                scale=time_scale,
+                progress=progress,
+                metrics=metrics,
             )
         )
         spike = (

@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import start_http_server
+
 from chaos.drill import run_drill
 from chaos.report import DrillRun, write
 from chaos.scenario import ScenarioError, available_scenarios, load_scenario
 from pipeline.deploy import LocalDeployment
+from pipeline.telemetry import Metrics
 from slo.rules import dump, rule_files
 from slo.spec import default_specs, load
 
@@ -74,11 +77,23 @@ async def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     files = rule_files(load(default_specs()), time_scale=scale)
     await deployment.load_rules({name: dump(content) for name, content in files.items()})
+    metrics = Metrics()
+    host, port = deployment.endpoints()["drill_metrics"].rsplit(":", 1)
+    try:
+        server, thread = start_http_server(int(port), addr=host, registry=metrics.registry)
+    except OSError as exc:
+        _say(
+            f"gameday drill: cannot serve the drill's metrics on {host}:{port} ({exc}); "
+            "is another drill running against this stack?"
+        )
+        return EXIT_BAD_INPUT
     drill_run = DrillRun(target=deployment.target, time_scale=scale, started_at=time.time())
     try:
         for scenario in scenarios:
             _say(f"== drill {scenario.name} (time scale {scale:g}x)")
-            result = await run_drill(scenario, deployment, time_scale=scale, progress=_say)
+            result = await run_drill(
+                scenario, deployment, time_scale=scale, progress=_say, metrics=metrics
+            )
             drill_run.drills.append(result)
             for check in result.checks:
                 mark = "pass" if check.passed else "FAIL"
@@ -86,6 +101,9 @@ async def run(args: argparse.Namespace) -> int:
             _say(f"== {scenario.name}: {'PASS' if result.passed else 'FAIL'}")
             await asyncio.sleep(2)  # let alerts of one drill settle before the next
     finally:
+        await asyncio.sleep(1.5)  # one more scrape sees every fault at 0
+        server.shutdown()
+        thread.join(2)
         drill_run.finished_at = time.time()
         paths = write(drill_run, args.out)
         for kind, path in paths.items():

@@ -35,9 +35,12 @@ class Span:
 
     @property
     def label(self) -> str:
-        """The span's name, with the region for edge and fan spans."""
+        """The span's name, with the region for edge and fan spans (and the edge version
+        when it is not the stable one: `edge.fanout[eu-west canary]`)."""
         region = self.attributes.get("region")
-        return f"{self.name}[{region}]" if region else self.name
+        version = self.attributes.get("version")
+        where = f"{region} {version}" if region and version not in (None, "stable") else region
+        return f"{self.name}[{where}]" if where else self.name
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Span:

@@ -116,13 +116,52 @@ def effects_row() -> Row:
     )
 
 
+def rollout_row() -> Row:
+    return Row(
+        "Rollout",
+        (
+            Panel(
+                "Canary share",
+                "The share of the canary region's new fans the rollout controller sends to "
+                "the canary edge. A drop to 0 during a drill is a rollback.",
+                "percentunit",
+                (Query("max(gameday_rollout_canary_share)", "canary share"),),
+                width=8,
+            ),
+            Panel(
+                "Rollout decisions",
+                "What the rollout controller decided, and the alert behind it: rollback, "
+                "drain, fallback, or rollback_disabled when configuration forbids acting.",
+                "short",
+                (
+                    Query(
+                        "sum by (decision, reason) "
+                        "(increase(gameday_rollout_decisions_total[5m])) > 0",
+                        "{{decision}} ({{reason}})",
+                        allow_empty="no rollout decision in the last 5 minutes.",
+                    ),
+                ),
+                width=8,
+            ),
+            Panel(
+                "SSE connections by edge version",
+                "Fans on the stable edges and on the canary. After a rollback the canary "
+                "has none: its fans resumed on stable with Last-Event-ID.",
+                "short",
+                (Query("sum by (version) (gameday_sse_connections)", "{{version}}"),),
+                width=8,
+            ),
+        ),
+    )
+
+
 def dashboard() -> Dashboard:
     return Dashboard(
         uid=UID,
         title="gameday / chaos",
         description="Fault windows (red) and firing alerts over latency, feed mode, "
         "connections and lag: what each fault did to fans, and whether the alerts saw it.",
-        rows=(alerts_row(), effects_row()),
+        rows=(alerts_row(), effects_row(), rollout_row()),
         variables=(REGION,),
         annotations=(FAULTS,),
     )

@@ -36,11 +36,6 @@ THIRD_PARTY: dict[str, tuple[str, ...] | None] = {
 }
 """Metrics from outside the catalog: name -> labels (None: any label)."""
 
-NOT_YET_IN_CATALOG: dict[str, tuple[str, ...]] = {
-    # The chaos runner will expose it (1 while a fault is injected); until it is added to
-    # pipeline/telemetry.py CATALOG, the fault annotation is its only reader.
-    "gameday_fault_active": ("fault", "kind"),
-}
 
 _HISTOGRAM_SERIES = ("_bucket", "_count", "_sum")
 _GROUPING = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
@@ -134,8 +129,6 @@ def series_labels(name: str) -> tuple[str, ...] | None:
     if name in THIRD_PARTY:
         labels = THIRD_PARTY[name]
         return None if labels is None else (*labels, *TARGET_LABELS)
-    if name in NOT_YET_IN_CATALOG:
-        return (*NOT_YET_IN_CATALOG[name], *TARGET_LABELS)
     hint = ""
     base = name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum")
     if base in CATALOG and CATALOG[base].kind == "histogram":

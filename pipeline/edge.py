@@ -256,6 +256,7 @@ class Edge:
         context = propagator.extract({"traceparent": data.get("traceparent") or ""})
         attributes = {
             "region": self.config.region,
+            "version": self.config.version,
             "fans": fans,
             "seq": data.get("seq", 0),
             "match_id": data.get("match_id", ""),
@@ -746,7 +747,8 @@ class EdgeProtocol(asyncio.Protocol):
 
 
 async def serve(config: EdgeConfig) -> None:
-    provider = setup_tracing(f"edge-{config.region}", trace_dir=config.trace_dir)
+    name = f"edge-{config.region}" if config.version == "stable" else f"edge-{config.version}"
+    provider = setup_tracing(name, trace_dir=config.trace_dir)
     edge = Edge(config)
     while True:  # Redis may be failing over as the edge starts: keep asking
         try:

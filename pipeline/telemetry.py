@@ -198,6 +198,13 @@ CATALOG: dict[str, MetricSpec] = {
             "Master changes a service followed.",
             "service",
         ),
+        # --- the drill runner (chaos/, scraped while `gameday drill` runs) ---------------
+        _g(
+            "gameday_fault_active",
+            "1 while a drill's fault is injected, by fault and kind (dashboard annotations).",
+            "fault",
+            "kind",
+        ),
         # --- rollout (pipeline/control.py) ------------------------------------------------
         _g("gameday_rollout_canary_share", "Share of new fans sent to the canary edge (0-1)."),
         _c(

@@ -199,6 +199,7 @@ class LocalDeployment:
             "toxiproxy",
             "prometheus",
             "alertmanager",
+            "drill-metrics",
             *PIPELINE_PORTS,
             *link_port_names(),
         ]
@@ -274,8 +275,10 @@ class LocalDeployment:
         self.pipeline.write_configs()
 
     def scrape_targets(self) -> dict[str, str]:
-        """Prometheus job name -> 'host:port' serving /metrics."""
-        return {c.name: c.metrics for c in self.components() if c.metrics is not None}
+        """Prometheus job name -> 'host:port' serving /metrics. `gameday-drill` is up only
+        while `gameday drill` runs (its faults, for the dashboards' annotations)."""
+        targets = {c.name: c.metrics for c in self.components() if c.metrics is not None}
+        return {**targets, "gameday-drill": f"127.0.0.1:{self.ports['drill-metrics']}"}
 
     def components(self) -> list[Component]:
         """Everything the stack runs: its infrastructure, then the pipeline."""
@@ -621,6 +624,7 @@ class LocalDeployment:
             "prometheus": f"http://127.0.0.1:{p['prometheus']}",
             "alertmanager": f"http://127.0.0.1:{p['alertmanager']}",
             "admin_token_file": str(self.run_dir / "admin-token"),
+            "drill_metrics": f"127.0.0.1:{p['drill-metrics']}",
             **self.pipeline.endpoints(),
             "links": {
                 link.name: {

@@ -61,7 +61,7 @@ def test_one_goal_is_one_trace_through_every_hop_and_process(
 
     asyncio.run(scenario())
 
-    pipeline_spans = 6 + len(endpoints["edges"])
+    pipeline_spans = 6 + len(endpoints["edges"]) + 1  # and the canary edge's
     found = _find(stack_dir / "traces", match_id, 2, pipeline_spans)
     spans = {s.label: s for s in found.spans}
     by_id = {s.span_id: s for s in found.spans}
@@ -77,6 +77,7 @@ def test_one_goal_is_one_trace_through_every_hop_and_process(
         "scorekeeper.apply": "kafka.produce",
         "redis.handoff": "scorekeeper.apply",
         **{f"edge.fanout[{region}]": "redis.handoff" for region in endpoints["edges"]},
+        "edge.fanout[eu-west canary]": "redis.handoff",
     }
     assert found.services >= {
         "ingest",
@@ -84,6 +85,7 @@ def test_one_goal_is_one_trace_through_every_hop_and_process(
         "edge-us-east",
         "edge-eu-west",
         "edge-ap-southeast",
+        "edge-canary",
     }
     fan_spans = [
         s for s in exporter.get_finished_spans() if f"{s.context.trace_id:#034x}" == found.trace_id

@@ -93,6 +93,18 @@ def alert_fired(
     return results
 
 
+def alert_notified(name: str, notified: dict[str, float], injected_at: float) -> CheckResult:
+    """Alertmanager held the alert (so its receivers, the rollout controller among them,
+    were told), not only Prometheus."""
+    at = notified.get(name)
+    return CheckResult(
+        f"alert {name} reached Alertmanager",
+        at is not None,
+        "listed by Alertmanager's API during the drill",
+        "never" if at is None else f"{max(0.0, at - injected_at):.1f}s after the fault",
+    )
+
+
 def no_other_alerts(
     expected: Sequence[AlertExpectation],
     allowed: Sequence[str],

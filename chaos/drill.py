@@ -18,9 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from chaos.checks import (
     CheckResult,
     alert_fired,
+    alert_notified,
     delivery,
     fallback,
     firing_spans,
@@ -82,6 +85,8 @@ class DrillResult:
     receipts: dict[str, Any] = field(default_factory=dict)
     rollout: dict[str, Any] = field(default_factory=dict)
     """The rollout controller's state and decisions at the end of the drill."""
+    notified: dict[str, float] = field(default_factory=dict)
+    """Alert name -> when Alertmanager first held it during the drill."""
     steady: list[CheckResult] = field(default_factory=list)
     """The steady-state probes, before the faults and after the revert."""
 
@@ -211,10 +216,16 @@ async def _monitor(
     progress: Progress,
     abort: asyncio.Event,
     reason: list[str],
+    alertmanager: str,
+    notified: dict[str, float],
 ) -> None:
+    """Print progress every 2 s, abort past the scenario's limits, and note when each
+    alert first shows up in Alertmanager (`notified`: name -> unix time)."""
     since = datetime.now(UTC)
     while True:
         await asyncio.sleep(2.0)
+        for name in _alertmanager_alerts(alertmanager):
+            notified.setdefault(name, time.time())
         p99 = _p99(fans, since)
         try:
             firing = sorted(
@@ -242,6 +253,16 @@ async def _monitor(
             reason.append(f"the drill ran past {scenario.abort_max_duration_s:g}s")
             abort.set()
         since = datetime.now(UTC) if p99 is None else since
+
+
+def _alertmanager_alerts(url: str) -> set[str]:
+    """Names of the alerts Alertmanager holds now; an unreachable one holds none."""
+    try:
+        answer = httpx.get(f"{url}/api/v2/alerts", params={"active": "true"}, timeout=2.0)
+        answer.raise_for_status()
+        return {str(a.get("labels", {}).get("alertname", "?")) for a in answer.json()}
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return set()
 
 
 async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
@@ -292,6 +313,8 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
             progress=progress,
             abort=abort,
             reason=reasons,
+            alertmanager=endpoints["alertmanager"],
+            notified=result.notified,
         )
     )
     source = []
@@ -428,6 +451,7 @@ def _verify(
                 last,
                 result.finished_at,
             )
+            checks.append(alert_notified(alert.name, result.notified, first))
         if not expect.other_alerts:
             checks.append(no_other_alerts(expect.alerts, expect.allowed_alerts, new))
     except PrometheusError as exc:

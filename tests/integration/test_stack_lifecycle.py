@@ -26,6 +26,8 @@ SERVICES = {
     "edge-us-east",
     "edge-eu-west",
     "edge-ap-southeast",
+    "edge-canary",
+    "control",
 }
 
 

@@ -31,37 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the stack and wait until every component is healthy")
-    up.add_argument(
-        "--target",
-        choices=["local", "compose"],
-        default="local",
-        help="where to run it (default: local processes)",
-    )
-    up.add_argument(
-        "--time-scale",
-        type=_positive_float,
-        default=1.0,
-        metavar="F",
-        help="divide the pipeline's declared durations (fallback polling, reconciling, the "
-        "feed watchdog) by F, as drills do (default 1)",
-    )
-    up.add_argument(
-        "--set",
-        dest="settings",
-        action="append",
-        type=_setting,
-        default=[],
-        metavar="SERVICE.FIELD=VALUE",
-        help="run a pipeline service with this config field changed, e.g. "
-        "edge.replay_enabled=false or control.canary_share=0.2 (repeatable; a running stack "
-        "restarts what changed, and an `up` without --set puts the defaults back)",
-    )
-    up.add_argument(
-        "--keep-on-failure",
-        action="store_true",
-        help="leave what started running when a component fails, to debug it",
-    )
+    _add_up(sub)
 
     sub.add_parser("down", help="stop every process the stack started")
 
@@ -107,10 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     from chaos.drillcmd import add_parser as add_drill_parser
+    from loadtests.run import add_parser as add_load_parser
     from slo.commands import add_parser as add_slo_parser
 
     add_slo_parser(sub, _positive_float)
     add_drill_parser(sub, _positive_float)
+    add_load_parser(sub)
 
     trace = sub.add_parser("trace", help="read the pipeline's traces")
     trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
@@ -177,6 +149,40 @@ def _parser() -> argparse.ArgumentParser:
         help="replace the tracing section of this Markdown file",
     )
     return parser
+
+
+def _add_up(sub: Any) -> None:
+    up = sub.add_parser("up", help="start the stack and wait until every component is healthy")
+    up.add_argument(
+        "--target",
+        choices=["local", "compose"],
+        default="local",
+        help="where to run it (default: local processes)",
+    )
+    up.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="F",
+        help="divide the pipeline's declared durations (fallback polling, reconciling, the "
+        "feed watchdog) by F, as drills do (default 1)",
+    )
+    up.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="SERVICE.FIELD=VALUE",
+        help="run a pipeline service with this config field changed, e.g. "
+        "edge.replay_enabled=false or control.canary_share=0.2 (repeatable; a running stack "
+        "restarts what changed, and an `up` without --set puts the defaults back)",
+    )
+    up.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="leave what started running when a component fails, to debug it",
+    )
 
 
 def _add_chaostoolkit(sub: Any) -> None:
@@ -345,6 +351,12 @@ async def _dashboards(args: argparse.Namespace) -> int:
     )
 
 
+async def _load(args: argparse.Namespace) -> int:
+    from loadtests.run import run
+
+    return await run(args)
+
+
 async def _drill(args: argparse.Namespace) -> int:
     from chaos.drillcmd import run
 
@@ -415,6 +427,7 @@ COMMANDS = {
     "slo": _slo,
     "drill": _drill,
     "chaostoolkit": _chaostoolkit,
+    "load": _load,
     "dashboards": _dashboards,
     "bench": _bench,
 }

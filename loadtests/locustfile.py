@@ -28,4 +28,4 @@ if os.environ.get("GAMEDAY_SHAPE") == "goal-spike":
         """50x connections within seconds of the goal (loadtests/shapes.py)."""
 
         def tick(self) -> tuple[int, float] | None:
-            return SPIKE.at(self.get_run_time())
+            return SPIKE.at(self.get_run_time())  # type: ignore[no-untyped-call]

@@ -42,6 +42,9 @@ def add_parser(sub: Any) -> None:
         default="steady",
         help="goal-spike: 50x the fans within seconds of the first goal",
     )
+    load.add_argument(
+        "--spike-factor", type=int, default=50, help="goal-spike: how many times the fans"
+    )
     load.add_argument("--speed", type=float, default=60.0, help="match speed (default 60)")
     load.add_argument("--script", default="gha-pan", help="match script (default gha-pan)")
     load.add_argument("--poll-interval", type=float, default=15.0, metavar="S")
@@ -49,7 +52,7 @@ def add_parser(sub: Any) -> None:
     load.add_argument("--out", type=Path, default=Path("out/load"), metavar="DIR")
 
 
-def _locust_argv(args: argparse.Namespace, run_time_s: float) -> list[str]:
+def _locust_argv(args: argparse.Namespace, run_time_s: float, host: str) -> list[str]:
     argv = [
         sys.executable,
         "-m",
@@ -57,6 +60,8 @@ def _locust_argv(args: argparse.Namespace, run_time_s: float) -> list[str]:
         "-f",
         str(LOCUSTFILE),
         "--headless",
+        "--host",
+        host,
         "--csv",
         str(args.out / "load"),
         "--csv-full-history",
@@ -94,8 +99,8 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    if args.users < 1 or args.speed <= 0 or args.workers < 0:
-        raise ValueError("--users must be >= 1, --speed > 0, --workers >= 0")
+    if args.users < 1 or args.speed <= 0 or args.workers < 0 or args.spike_factor < 1:
+        raise ValueError("--users and --spike-factor must be >= 1, --speed > 0, --workers >= 0")
     endpoints = LocalDeployment().endpoints()
     args.out.mkdir(parents=True, exist_ok=True)
     match_id = f"gha-pan-{uuid.uuid4().hex[:8]}"
@@ -112,22 +117,24 @@ async def run(args: argparse.Namespace) -> int:
         "GAMEDAY_BASE_USERS": str(args.users),
         "GAMEDAY_SPIKE_AT_S": str(LEAD_S + first_goal / args.speed),
         "GAMEDAY_RUN_TIME_S": str(run_time_s),
+        "GAMEDAY_SPIKE_FACTOR": str(args.spike_factor),
     }
-    argv = _locust_argv(args, run_time_s)
+    argv = _locust_argv(args, run_time_s, next(iter(endpoints["edges"].values())))
     log = args.out / "locust.log"
     log.write_text("")
     processes: list[asyncio.subprocess.Process] = []
     try:
         if args.workers:
             port = free_ports(["locust-master"])["locust-master"]
-            master = argv + [
+            master = [
+                *argv,
                 "--master",
                 "--master-bind-host=127.0.0.1",
                 f"--master-bind-port={port}",
                 f"--expect-workers={args.workers}",
             ]
             processes.append(await _spawn(master, env, log))
-            worker = [*argv[:5], "--worker", "--master-host=127.0.0.1", f"--master-port={port}"]
+            worker = [*argv[:8], "--worker", "--master-host=127.0.0.1", f"--master-port={port}"]
             for _ in range(args.workers):
                 processes.append(await _spawn(worker, env, log))
         else:

@@ -133,14 +133,14 @@ class SnapshotPoller(FastHttpUser):
     wait_time = constant(POLL_INTERVAL_S)
 
     def on_start(self) -> None:
-        self.region, self.host = next(_next_edge)
+        self.region, self.edge = next(_next_edge)
         self.etag: str | None = None
 
     @task
     def poll(self) -> None:
         headers = {"If-None-Match": self.etag} if self.etag else {}
         with self.client.get(
-            f"/v1/matches/{MATCH_ID}",
+            f"{self.edge}/v1/matches/{MATCH_ID}",
             headers=headers,
             name="POLL snapshot",
             catch_response=True,

@@ -50,6 +50,8 @@ bench: install ## benchmarks; writes docs/benchmarks.md
 	$(BIN)/gameday bench cold-start --runs 5 --write docs/benchmarks.md
 	$(BIN)/gameday bench latency --fans 10 1000 --write docs/benchmarks.md
 	$(BIN)/gameday bench tracing --fans 300 --burst 2000 --write docs/benchmarks.md
+	$(BIN)/gameday bench fanout --fans 1000 5000 10000 20000 --workers 4 --write docs/benchmarks.md
+	$(BIN)/gameday bench memory --conns 5000 --write docs/benchmarks.md
 
 lock: ## re-pin the whole dependency tree into infra/constraints.txt
 	rm -rf /tmp/gameday-lock && python3 -m venv /tmp/gameday-lock

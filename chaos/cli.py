@@ -104,50 +104,9 @@ def _parser() -> argparse.ArgumentParser:
         help="how many of the slowest traces to show (default 5)",
     )
 
-    bench = sub.add_parser("bench", help="benchmarks; results into docs/benchmarks.md")
-    bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    cold = bench_sub.add_parser("cold-start", help="time from `gameday up` to a healthy stack")
-    cold.add_argument("--runs", type=_positive_int, default=5, help="repetitions (default 5)")
-    cold.add_argument(
-        "--write",
-        type=Path,
-        metavar="FILE",
-        help="replace the cold-start section of this Markdown file",
-    )
-    latency = bench_sub.add_parser("latency", help="source -> fan latency at N SSE fans")
-    latency.add_argument(
-        "--fans",
-        type=_positive_int,
-        nargs="+",
-        default=[1000],
-        help="fan counts to measure (default 1000)",
-    )
-    latency.add_argument(
-        "--speed",
-        type=_positive_float,
-        default=300.0,
-        help="match speed (default 300: the match in about 20 s)",
-    )
-    latency.add_argument(
-        "--write",
-        type=Path,
-        metavar="FILE",
-        help="replace the latency section of this Markdown file",
-    )
-    tracing = bench_sub.add_parser("tracing", help="latency and throughput, tracing on vs off")
-    tracing.add_argument("--fans", type=_positive_int, default=300, help="fans (default 300)")
-    tracing.add_argument(
-        "--burst",
-        type=_positive_int,
-        default=2000,
-        help="events in the throughput burst (default 2000)",
-    )
-    tracing.add_argument(
-        "--write",
-        type=Path,
-        metavar="FILE",
-        help="replace the tracing section of this Markdown file",
-    )
+    from loadtests.bench.commands import add_parser as add_bench_parser
+
+    add_bench_parser(sub, _positive_int, _positive_float)
     return parser
 
 

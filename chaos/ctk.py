@@ -154,7 +154,7 @@ def scenario_of(doc: Any, source: str) -> dict[str, Any]:
             return scenario
     title = str(doc.get("title") or Path(source).stem)
     faults = _faults(doc.get("method"), source)
-    _close_from_rollbacks(faults, doc.get("rollbacks") or [], source)
+    _check_rollbacks(faults, doc.get("rollbacks") or [], source)
     probes = _probes(doc.get("steady-state-hypothesis") or {}, source)
     return {
         "name": re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "imported",
@@ -211,8 +211,9 @@ def _seconds(value: float) -> str:
     return f"{max(1, round(value))}s"
 
 
-def _close_from_rollbacks(faults: dict[str, dict[str, Any]], rollbacks: Any, source: str) -> None:
-    """Rollbacks only undo what the method left in place; check they are ours to read."""
+def _check_rollbacks(faults: dict[str, dict[str, Any]], rollbacks: Any, source: str) -> None:
+    """Rollbacks undo what the method left in place (a fault the method never reverts
+    lasts until it ends): they change no timing, but must be actions gameday knows."""
     for i, item in enumerate(rollbacks if isinstance(rollbacks, list) else []):
         module, func, args, _ = _activity(item, f"{source}: rollbacks[{i}]")
         _translate(module, func, args, f"{source}: rollbacks[{i}]")

@@ -65,6 +65,11 @@ from slo.results import SloReport, Window
 from slo.spec import default_specs, load
 
 Progress = Callable[[str], None]
+SETTLE_S = 30.0
+"""After the last revert, the time the pipeline has to settle (declared; at least 2 s):
+alerts resolve within it, and the steady state after the revert is judged past it."""
+STEADY_GRACE_S = 30.0
+"""How long the steady-state probes may take to hold before the faults (a fresh stack)."""
 FINAL_WHISTLE_WAIT_S = 30.0
 """After the match, how long fans may take to get its last update before delivery is
 judged (a fallback poll or a reconcile pass at time scale 1 fits in it)."""
@@ -322,7 +327,7 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
     try:
         progress(f"steady state: {len(fans)} fans connecting")
         await _until(lambda: all(f.connected.is_set() for f in fans), 20)
-        result.steady += _probe_all(prom, scenario, "before the fault")
+        result.steady += await _steady_before(prom, scenario)
         script = replace(load_script(scenario.load.script), match_id=match_id)
         token = _token(endpoints)
         started = time.time()
@@ -370,7 +375,7 @@ async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
                 FINAL_WHISTLE_WAIT_S,
                 fail=False,
             )
-        await asyncio.sleep(max(2.0, 30 / time_scale))  # alerts resolve after the revert
+        await asyncio.sleep(_settle_s(time_scale))  # alerts resolve after the revert
         result.steady += _probe_all(prom, scenario, "after the revert")
     finally:
         stop.set()
@@ -430,7 +435,8 @@ def _verify(
     if scenario.steady_state_max_p99_s is not None:
         limit = scenario.steady_state_max_p99_s
         checks.append(steady_latency(histories, "before the fault", limit, before=first))
-        checks.append(steady_latency(histories, "after the revert", limit, after=last))
+        settled = last + _settle_s(scale)  # a revert has its own aftermath (a resync)
+        checks.append(steady_latency(histories, "after the revert", limit, after=settled))
     result.delivery = check_delivery(histories, source)
     checks.append(delivery(result.delivery, expect.delivery))
     try:
@@ -497,8 +503,23 @@ def _verify(
     result.checks = checks
 
 
+def _settle_s(time_scale: float) -> float:
+    return max(2.0, SETTLE_S / time_scale)
+
+
 def _probe_all(prom: Prometheus, scenario: Scenario, phase: str) -> list[CheckResult]:
     return [steady_probe(prom, p, phase, time.time()) for p in scenario.steady_state_probes]
+
+
+async def _steady_before(prom: Prometheus, scenario: Scenario) -> list[CheckResult]:
+    """The probes before any fault, given STEADY_GRACE_S to hold (a stack just started may
+    still be settling); what they say at the end of that time is the result."""
+    deadline = time.monotonic() + STEADY_GRACE_S
+    while True:
+        results = _probe_all(prom, scenario, "before the fault")
+        if all(r.passed for r in results) or time.monotonic() > deadline:
+            return results
+        await asyncio.sleep(1.0)
 
 
 def _kafka_check(endpoints: dict[str, Any], source: list[Any], since: float) -> CheckResult:

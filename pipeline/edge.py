@@ -1,5 +1,9 @@
 """The SSE edge of one region: Redis -> every fan, each update encoded once.
 
+Fans hold `GET /v1/matches/{id}/stream` (SSE); `GET /v1/matches/{id}/ws` offers the same
+updates over WebSocket (the JSON of each, one text frame encoded once for every
+WebSocket fan), so the two can be measured side by side on one server.
+
 One process per region (several may share a port with SO_REUSEPORT). It follows the
 Redis master through Sentinel and its region's Toxiproxy link, reads the global update
 stream by position, and writes each update as one pre-encoded SSE frame to every fan
@@ -34,6 +38,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from pipeline import wsframe
 from pipeline.auth import bearer_ok, read_token
 from pipeline.clientreport import ClientReport
 from pipeline.httpwire import MAX_HEAD, BadRequest, Request, json_error, parse_head, response
@@ -104,15 +109,23 @@ def feed_frame(payload: bytes) -> bytes:
     return b"event: feed\ndata: %s\n\n" % payload
 
 
+def ws_from_sse(seq: int, frame: bytes) -> bytes:
+    """The WebSocket message for an SSE score frame: its JSON data, framed."""
+    return wsframe.frame(frame[len(b"id: %d\nevent: score\ndata: " % seq) : -2])
+
+
 class Fan:
-    """One open SSE stream."""
+    """One open stream: SSE, or WebSocket (`ws`) carrying the same JSON."""
 
-    __slots__ = ("backlog", "last_seq", "match", "transport")
+    __slots__ = ("backlog", "last_seq", "match", "transport", "ws")
 
-    def __init__(self, transport: asyncio.Transport, match: MatchFeed, last_seq: int) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, match: MatchFeed, last_seq: int, *, ws: bool = False
+    ) -> None:
         self.transport = transport
         self.match = match
         self.last_seq = last_seq
+        self.ws = ws
         self.backlog: list[tuple[int, bytes]] | None = None
         """Frames that arrived while this fan was being caught up from Redis."""
 
@@ -227,6 +240,7 @@ class Edge:
         """
         read_ns = read_ns or time.time_ns()
         frame = score_frame(seq, payload)
+        ws: bytes | None = None
         match.last_seq, match.payload = seq, payload
         match.frames.append((seq, frame))
         while len(match.frames) > self.config.replay_buffer:
@@ -235,6 +249,11 @@ class Edge:
         for fan in list(match.fans):
             if fan.backlog is not None:
                 fan.backlog.append((seq, frame))
+            elif fan.ws and seq > fan.last_seq:
+                ws = ws or wsframe.frame(payload)
+                if self._write(fan, ws):
+                    fan.last_seq = seq
+                    written += 1
             elif seq > fan.last_seq and self._write(fan, frame):
                 fan.last_seq = seq
                 written += 1
@@ -268,11 +287,11 @@ class Edge:
 
     def broadcast_feed(self, payload: bytes) -> None:
         self.feed_payload = payload
-        frame = feed_frame(payload)
+        frame, ws = feed_frame(payload), wsframe.frame(payload)
         for match in self.matches.values():
             for fan in list(match.fans):
                 if fan.backlog is None:
-                    self._write(fan, frame)
+                    self._write(fan, ws if fan.ws else frame)
 
     def drain(self) -> int:
         """Close every stream (a rollback moving fans away); they come back elsewhere with
@@ -286,16 +305,21 @@ class Edge:
     def heartbeat(self) -> None:
         for match in self.matches.values():
             for fan in list(match.fans):
-                self._write(fan, HEARTBEAT)
+                self._write(fan, wsframe.PING_FRAME if fan.ws else HEARTBEAT)
         self.metrics.counter("gameday_sse_heartbeats_total").labels(region=self.config.region).inc()
 
     async def subscribe(
-        self, transport: asyncio.Transport, match: MatchFeed, last_event_id: int | None
+        self,
+        transport: asyncio.Transport,
+        match: MatchFeed,
+        last_event_id: int | None,
+        *,
+        ws: bool = False,
     ) -> None:
         """Start a fan's stream: what it missed (or the current state), then live updates."""
         replayed = last_event_id is not None and self.config.replay_enabled
         start = last_event_id if replayed and last_event_id is not None else 0
-        fan = Fan(transport, match, start)
+        fan = Fan(transport, match, start, ws=ws)
         match.fans.add(fan)
         self._connections.inc()
         if self.config.defect_stream_cut_s > 0:
@@ -303,10 +327,14 @@ class Edge:
                 self.config.defect_stream_cut_s, self.drop, fan, "defect"
             )
         if self.feed_payload is not None:
-            self._write(fan, feed_frame(self.feed_payload))
+            feed = self.feed_payload
+            self._write(fan, wsframe.frame(feed) if ws else feed_frame(feed))
         if not replayed:
             if match.payload is not None:
-                self._write(fan, score_frame(match.last_seq, match.payload))
+                payload = match.payload
+                self._write(
+                    fan, wsframe.frame(payload) if ws else score_frame(match.last_seq, payload)
+                )
                 fan.last_seq = match.last_seq
             return
         frames = match.replay_from(start)
@@ -322,7 +350,7 @@ class Edge:
         sent = 0
         for seq, frame in frames:
             if seq > fan.last_seq:
-                if not self._write(fan, frame):
+                if not self._write(fan, ws_from_sse(seq, frame) if ws else frame):
                     return
                 fan.last_seq = seq
                 sent += 1
@@ -521,6 +549,7 @@ class EdgeProtocol(asyncio.Protocol):
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.streaming = False
+        self.ws = False
         self.fan_match: MatchFeed | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._awaiting: tuple[Request, int] | None = None
@@ -547,7 +576,14 @@ class EdgeProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.streaming:
-            return  # a stream's client has nothing more to say
+            if self.ws and self.transport is not None:  # a WebSocket client may close
+                opcodes = wsframe.client_opcodes(data)
+                if wsframe.CLOSE in opcodes:
+                    self.transport.write(wsframe.CLOSE_FRAME)
+                    self.transport.close()
+                elif wsframe.PING in opcodes:
+                    self.transport.write(wsframe.frame(b"", wsframe.PONG))
+            return  # an SSE client has nothing more to say
         self.buffer += data
         if self._awaiting is None:
             end = self.buffer.find(b"\r\n\r\n")
@@ -622,17 +658,13 @@ class EdgeProtocol(asyncio.Protocol):
         if path in STATIC or path == "/" or (len(parts) == 2 and parts[0] == "matches"):
             self._static(request, path if path in STATIC else "/")
         elif path == "/healthz":
-            ok = edge.healthy()
-            body = dumps(
-                {"healthy": ok, "region": edge.config.region, "master": edge.follower.master}
-            )
-            self._send(request, "healthz", response(200 if ok else 503, body))
+            self._healthz(request)
         elif path == "/metrics":
             body = generate_latest(edge.metrics.registry)
             self._send(request, "metrics", response(200, body, content_type=CONTENT_TYPE_LATEST))
-        elif len(parts) == 4 and parts[:2] == ["v1", "matches"] and parts[3] == "stream":
+        elif len(parts) == 4 and parts[:2] == ["v1", "matches"] and parts[3] in ("stream", "ws"):
             if not self._defective(request, "stream"):
-                await self._stream(request, parts[2])
+                await self._stream(request, parts[2], ws=parts[3] == "ws")
         elif len(parts) == 3 and parts[:2] == ["v1", "matches"]:
             if not self._defective(request, "snapshot"):
                 await self._snapshot(request, parts[2])
@@ -642,6 +674,12 @@ class EdgeProtocol(asyncio.Protocol):
                 "other",
                 json_error(404, f"no route for {path}", keep_alive=request.keep_alive),
             )
+
+    def _healthz(self, request: Request) -> None:
+        edge = self.edge
+        ok = edge.healthy()
+        body = dumps({"healthy": ok, "region": edge.config.region, "master": edge.follower.master})
+        self._send(request, "healthz", response(200 if ok else 503, body))
 
     def _defective(self, request: Request, route: str) -> bool:
         """The bad build's failure (EdgeConfig.defect_error_ratio): True when it answered."""
@@ -710,11 +748,17 @@ class EdgeProtocol(asyncio.Protocol):
             ),
         )
 
-    async def _stream(self, request: Request, match_id: str) -> None:
+    async def _stream(self, request: Request, match_id: str, *, ws: bool = False) -> None:
         assert self.transport is not None
         match = self.edge.match(match_id)
         if match is None:
             self._send(request, "stream", json_error(404, f"unknown match {match_id!r}"))
+            return
+        key = request.headers.get("sec-websocket-key")
+        if ws and (
+            request.headers.get("upgrade", "").lower() != "websocket" or not wsframe.valid_key(key)
+        ):
+            self._send(request, "stream", json_error(400, "expected a WebSocket upgrade"))
             return
         raw = request.headers.get("last-event-id", request.query.get("last_event_id"))
         last_event_id = None
@@ -727,15 +771,21 @@ class EdgeProtocol(asyncio.Protocol):
                 )
                 return
             last_event_id = int(raw)
-        self.streaming = True
+        self.streaming, self.ws = True, ws
         self.fan_match = match
-        self._count("stream", 200)
-        self.transport.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-            b"Connection: keep-alive\r\nX-Accel-Buffering: no\r\n"
-            b"Access-Control-Allow-Origin: *\r\n\r\n" + b"retry: %d\n\n" % self.edge.config.retry_ms
-        )
-        await self.edge.subscribe(self.transport, match, last_event_id)
+        if ws:
+            self._count("stream", 101)
+            self.transport.write(wsframe.handshake(key or ""))
+        else:
+            self._count("stream", 200)
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                b"Cache-Control: no-store\r\nConnection: keep-alive\r\nX-Accel-Buffering: no\r\n"
+                b"Access-Control-Allow-Origin: *\r\n\r\n"
+                + b"retry: %d\n\n"
+                % self.edge.config.retry_ms
+            )
+        await self.edge.subscribe(self.transport, match, last_event_id, ws=ws)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._deadline is not None:

@@ -37,6 +37,19 @@ from pipeline.service import main, run_all, with_telemetry
 from pipeline.telemetry import Metrics, dumps
 
 log = logging.getLogger("scorekeeper")
+REPLICA_RECHECK_S = 1.0
+"""With no replica online, how long writes go unreplicated before WAIT is tried again."""
+
+
+def _online_replicas(info: dict[str, Any]) -> int:
+    """Replicas in INFO replication whose state is `online` (synced, streaming)."""
+    return sum(
+        1
+        for key, value in info.items()
+        if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )
+
+
 propagator = TraceContextTextMapPropagator()
 
 
@@ -113,6 +126,7 @@ class Scorekeeper:
         self._http = httpx.AsyncClient(timeout=2.0)
         self._lock = asyncio.Lock()
         """One change at a time: events apply in order, the reconciler never interleaves."""
+        self._unreplicated_until = 0.0
         fills = self.metrics.counter("gameday_scorekeeper_gap_fills_total")
         for result in ("gap", "reconcile", "empty", "error"):  # at 0, so a restart's first
             fills.labels(result=result)  # fill is an increase Prometheus can see
@@ -185,21 +199,29 @@ class Scorekeeper:
         await self._redis("apply", attempt)
 
     async def _replicated(self, store: ScoreStore) -> None:
-        """WAIT for the replica; with no replica connected at all, carry on (counted)."""
+        """WAIT for the replica. With no replica online (none connected, or one still in
+        its initial sync, which acknowledges nothing until it is done), carry on without
+        waiting, counted, and look again after REPLICA_RECHECK_S: a rejoining replica
+        must not stall every write for the length of its sync."""
         want = self.config.wait_replicas
+        if time.monotonic() < self._unreplicated_until:
+            self._retry("no_replica")
+            return
         for _ in range(3):
             if await store.wait_replicas(want, self.config.wait_timeout_ms) >= want:
                 return
-            self.metrics.counter("gameday_scorekeeper_redis_retries_total").labels(
-                reason="wait"
-            ).inc()
-            info = await store.client.info("replication")
-            if int(info.get("connected_slaves", 0)) == 0:
-                log.warning("no replica connected: applying without replication")
+            self._retry("wait")
+            online = _online_replicas(await store.client.info("replication"))
+            if online < want:
+                log.warning("%d replica(s) online: applying without replication", online)
+                self._unreplicated_until = time.monotonic() + REPLICA_RECHECK_S
                 return
         raise RedisError(
             f"WAIT: no replica acknowledged within {3 * self.config.wait_timeout_ms} ms"
         )
+
+    def _retry(self, reason: str) -> None:
+        self.metrics.counter("gameday_scorekeeper_redis_retries_total").labels(reason=reason).inc()
 
     # --- applying events --------------------------------------------------------------
 

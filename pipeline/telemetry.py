@@ -186,7 +186,8 @@ CATALOG: dict[str, MetricSpec] = {
         ),
         _c(
             "gameday_scorekeeper_redis_retries_total",
-            "Applies retried after a Redis error or a failed WAIT.",
+            "Applies retried after a Redis error or a failed WAIT, or (no_replica) written "
+            "without waiting for a replica because none was online.",
             "reason",
         ),
         _c("gameday_reconcile_runs_total", "Reconciler passes.", "result"),

@@ -4,11 +4,55 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from loadtests.bench import coldstart, latency
+from loadtests.bench import coldstart, fanout, latency
 from loadtests.bench.report import machine_description, write_section
 from pipeline.deploy import Tools
+
+
+def add_parser(
+    sub: Any, positive_int: Callable[[str], int], positive_float: Callable[[str], float]
+) -> None:
+    bench = sub.add_parser("bench", help="benchmarks; results into docs/benchmarks.md")
+    bench_sub = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+
+    def benchmark(name: str, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = bench_sub.add_parser(name, help=help)
+        parser.add_argument(
+            "--write", type=Path, metavar="FILE", help=f"replace the {name} section of this file"
+        )
+        return parser
+
+    def fans(parser: argparse.ArgumentParser, default: list[int]) -> None:
+        parser.add_argument(
+            "--fans", type=positive_int, nargs="+", default=default, help="fan counts to measure"
+        )
+
+    def speed(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--speed", type=positive_float, default=300.0, help="match speed (300: about 20 s)"
+        )
+
+    cold = benchmark("cold-start", "time from `gameday up` to a healthy stack")
+    cold.add_argument("--runs", type=positive_int, default=5, help="repetitions (default 5)")
+    lat = benchmark("latency", "source -> fan latency at N SSE fans (fans in this process)")
+    fans(lat, [1000])
+    speed(lat)
+    tracing = benchmark("tracing", "latency and throughput, tracing on vs off")
+    tracing.add_argument("--fans", type=positive_int, default=300, help="fans (default 300)")
+    tracing.add_argument(
+        "--burst", type=positive_int, default=2000, help="events in the throughput burst"
+    )
+    wide = benchmark("fanout", "the edge against the floor at 1k-20k fans in worker processes")
+    fans(wide, [1000, 5000, 10000, 20000])
+    speed(wide)
+    wide.add_argument("--workers", type=positive_int, default=4, help="fan processes (4)")
+    memory = benchmark("memory", "memory per idle connection: SSE, WebSocket, the floor")
+    memory.add_argument("--conns", type=positive_int, default=5000, help="connections (5000)")
+    memory.add_argument("--workers", type=positive_int, default=2, help="fan processes (2)")
 
 
 def _say(text: str) -> None:
@@ -47,7 +91,38 @@ def tracing_cost(args: argparse.Namespace) -> str:
     return latency.tracing_markdown(results, command=command, machine=machine_description())
 
 
-BENCHMARKS = {"cold-start": cold_start, "latency": fan_latency, "tracing": tracing_cost}
+def fan_out(args: argparse.Namespace) -> str:
+    async def work(deployment: Any) -> list[fanout.FanoutRun]:
+        return await fanout.measure_fanout(
+            deployment, args.fans, workers=args.workers, speed=args.speed, progress=_say
+        )
+
+    runs = fanout.on_fresh_stack(work, _say)
+    command = (
+        f"gameday bench fanout --fans {' '.join(map(str, args.fans))} "
+        f"--workers {args.workers} --speed {args.speed:g}"
+    )
+    return fanout.fanout_markdown(runs, command=command, machine=machine_description())
+
+
+def memory(args: argparse.Namespace) -> str:
+    async def work(deployment: Any) -> list[fanout.MemoryRun]:
+        return await fanout.measure_memory(
+            deployment, args.conns, workers=args.workers, progress=_say
+        )
+
+    runs = fanout.on_fresh_stack(work, _say)
+    command = f"gameday bench memory --conns {args.conns} --workers {args.workers}"
+    return fanout.memory_markdown(runs, command=command, machine=machine_description())
+
+
+BENCHMARKS = {
+    "cold-start": cold_start,
+    "latency": fan_latency,
+    "tracing": tracing_cost,
+    "fanout": fan_out,
+    "memory": memory,
+}
 
 
 def run(args: argparse.Namespace) -> None:

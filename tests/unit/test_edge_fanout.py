@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from pipeline import wsframe
 from pipeline.edge import Edge, EdgeConfig, MatchFeed
 from pipeline.telemetry import Metrics
 
@@ -100,3 +101,22 @@ def test_a_reconnecting_fan_gets_only_what_it_missed_from_the_replay_buffer() ->
     asyncio.run(e.subscribe(back, match, 7))  # type: ignore[arg-type]
     ids = [w.split(b"\n")[0] for w in back.written if w.startswith(b"id: ")]
     assert ids == [b"id: 8", b"id: 9", b"id: 10"]
+
+
+def test_websocket_fans_get_the_same_json_in_one_frame_per_update() -> None:
+    e = edge()
+    match = e.match("gha-pan")
+    assert match is not None
+    sse, ws, late = FakeTransport(), FakeTransport(), FakeTransport()
+    asyncio.run(e.subscribe(sse, match, None))  # type: ignore[arg-type]
+    asyncio.run(e.subscribe(ws, match, None, ws=True))  # type: ignore[arg-type]
+    for seq in (1, 2, 3):
+        asyncio.run(e.on_update(match, seq, payload(seq)))
+    asyncio.run(e.subscribe(late, match, 1, ws=True))  # type: ignore[arg-type]
+
+    data = [w.split(b"data: ")[1][:-2] for w in sse.written if w.startswith(b"id: ")]
+    assert ws.written == [wsframe.frame(d) for d in data]
+    assert late.written == [wsframe.frame(d) for d in data[1:]]  # replayed after seq 1
+    e.heartbeat()
+    assert ws.written[-1] == wsframe.PING_FRAME
+    assert sse.written[-1] == b": hb\n\n"

@@ -112,6 +112,34 @@ def _bad(path: Path, **changes: Any) -> Path:
             r"faults\[0\]\.service: 'mainframe' is not one of",
         ),
         ({"faults": []}, r"faults: must be a non-empty list"),
+        (
+            {"faults": [{"kind": "bad_canary", "at": "1s", "duration": "1s", "error_ratio": 2}]},
+            r"faults\[0\]\.error_ratio: must be a number in \[0, 1\], got 2",
+        ),
+        (
+            {
+                "faults": [
+                    {
+                        "kind": "feed_duplicates",
+                        "at": "1s",
+                        "duration": "1s",
+                        "duplicate_ratio": 0,
+                        "swap_ratio": 0,
+                    }
+                ]
+            },
+            r"faults\[0\]: a feed_duplicates fault needs a ratio above 0",
+        ),
+        (
+            {"faults": [{"kind": "feed_silent", "at": "1s", "duration": "1s", "error_ratio": 1}]},
+            r"faults\[0\]\.error_ratio: does not apply to a feed_silent fault",
+        ),
+        (
+            {"steady_state": {"probes": [{"name": "lag", "query": "x", "within": [5, 1]}]}},
+            r"steady_state\.probes\[0\]\.within: must be \[low, high\]",
+        ),
+        ({"load": {"canary_share": 1.5}}, r"load\.canary_share: must be a number in \[0, 1\]"),
+        ({"expect": {"kafka_log": "yes"}}, r"expect\.kafka_log: must be true or false"),
         ({"colour": "red"}, r"unknown field\(s\): colour"),
         ({"load": {"script": "eng-fra"}}, r"load\.script: 'eng-fra' is not one of"),
         ({"load": {"fans_per_region": 0}}, r"load\.fans_per_region: must be a number >= 1"),

@@ -1,0 +1,317 @@
+"""Fan-out at scale: the edge against the floor, with the fans in worker processes.
+
+For each fan count, a fresh match is played (the 29 events of gha-pan) to that many fans
+on the three regions' edges, then to as many fans on three floor writers (one per region,
+reading Redis through that region's Toxiproxy link, as the edges do). Measured:
+
+- source -> fan latency p50 / p99 / p99.9 (arrival minus the event's `occurred_at`);
+- what every fan got: lost, duplicated, out of order against the match played;
+- frames written per CPU-second of the servers (their user + system time during the
+  match, from /proc): fan-out per core.
+
+`measure_memory` opens idle connections to one freshly started edge process (the canary,
+which no other fan uses) over SSE and then over WebSocket, and to a floor writer, and
+divides the growth of the process's resident memory by the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from loadtests.bench.fanpool import FanPool, FanReceipts
+from pipeline.deploy import LocalDeployment
+from pipeline.deploy.health import sentinel_master_port
+from pipeline.deploy.ports import free_ports
+from pipeline.feed import load_script, play
+from pipeline.topology import REDIS_MASTER_NAME, SENTINELS
+
+Progress = Callable[[str], None]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+@dataclass
+class FanoutRun:
+    server: str
+    fans: int
+    connected: int
+    latencies: list[float]
+    lost: int
+    duplicated: int
+    out_of_order: int
+    frames: int
+    cpu_s: float
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+    @property
+    def frames_per_cpu_s(self) -> float:
+        return self.frames / self.cpu_s if self.cpu_s > 0 else float("nan")
+
+
+def judge(receipts: list[FanReceipts], expected: list[int]) -> tuple[int, int, int]:
+    """(lost, duplicated, out of order) over every fan's seqs."""
+    lost = duplicated = out_of_order = 0
+    wanted = set(expected)
+    for fan in receipts:
+        seqs = list(fan.seqs)
+        lost += len(wanted - set(seqs))
+        duplicated += len(seqs) - len(set(seqs))
+        out_of_order += sum(1 for a, b in itertools.pairwise(seqs) if b < a)
+    return lost, duplicated, out_of_order
+
+
+class Floors:
+    """Three floor writers, one per region, each on its region's link to the master."""
+
+    def __init__(self, deployment: LocalDeployment) -> None:
+        endpoints = deployment.endpoints()
+        master = sentinel_master_port([deployment.ports[s] for s in SENTINELS], REDIS_MASTER_NAME)
+        ports = free_ports([f"floor-{r}" for r in endpoints["edges"]])
+        self.urls, self.processes = [], []
+        log = (deployment.run_dir / "logs" / "floor.log").open("ab")
+        for region in endpoints["edges"]:
+            link = next(
+                spec["listen"]
+                for name, spec in endpoints["links"].items()
+                if name.startswith(f"{region}.") and spec["upstream"].endswith(f":{master}")
+            )
+            port = ports[f"floor-{region}"]
+            argv = [sys.executable, "-m", "loadtests.bench.floor", "--port", str(port)]
+            self.processes.append(
+                subprocess.Popen([*argv, "--redis", link], stdout=log, stderr=log)
+            )
+            self.urls.append(f"http://127.0.0.1:{port}")
+        time.sleep(1.0)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+async def _run(
+    deployment: LocalDeployment,
+    server: str,
+    urls: list[str],
+    pids: list[int],
+    fans: int,
+    *,
+    workers: int,
+    speed: float,
+) -> FanoutRun:
+    endpoints = deployment.endpoints()
+    match_id = f"gha-pan-{uuid.uuid4().hex[:8]}"
+    pool = FanPool(urls, match_id, fans, workers=workers)
+    try:
+        connected = await asyncio.to_thread(pool.wait_connected)
+        token = Path(endpoints["admin_token_file"]).read_text().strip()
+        script = replace(load_script("gha-pan"), match_id=match_id)
+        before = cpu_seconds(pids)
+        source = await play(script, control_url=endpoints["feed_control"], token=token, speed=speed)
+        await asyncio.sleep(2.0 + fans / 5000)  # the last frames on their way
+        cpu_s = cpu_seconds(pids) - before
+    finally:
+        receipts = await asyncio.to_thread(pool.collect)
+    lost, duplicated, out_of_order = judge(receipts, [e.seq for e in source])
+    latencies = [latency for fan in receipts for latency in fan.latencies]
+    return FanoutRun(
+        server, fans, connected, latencies, lost, duplicated, out_of_order, len(latencies), cpu_s
+    )
+
+
+async def measure_fanout(
+    deployment: LocalDeployment,
+    fan_counts: list[int],
+    *,
+    workers: int,
+    speed: float,
+    progress: Progress,
+) -> list[FanoutRun]:
+    endpoints = deployment.endpoints()
+    running = deployment.running()
+    edge_pids = [running[f"edge-{region}"].pid for region in endpoints["edges"]]
+    floors = Floors(deployment)
+    runs = []
+    try:
+        for fans in fan_counts:
+            for server, urls, pids in (
+                ("edge", list(endpoints["edges"].values()), edge_pids),
+                ("floor", floors.urls, floors.pids),
+            ):
+                run = await _run(deployment, server, urls, pids, fans, workers=workers, speed=speed)
+                progress(
+                    f"{server} {fans} fans: {run.connected} connected, p50 "
+                    f"{run.quantile(0.5) * 1000:.0f} ms, p99 {run.quantile(0.99) * 1000:.0f} ms, "
+                    f"{run.frames_per_cpu_s:,.0f} frames per CPU-second, lost {run.lost}"
+                )
+                runs.append(run)
+    finally:
+        floors.stop()
+    return runs
+
+
+@dataclass
+class MemoryRun:
+    server: str
+    protocol: str
+    connections: int
+    held: int
+    bytes_per_connection: float
+
+
+async def _memory(pid: int, url: str, conns: int, *, workers: int, ws: bool) -> tuple[int, float]:
+    await asyncio.sleep(1.0)
+    before = rss_bytes(pid)
+    pool = FanPool([url], f"gha-pan-idle{uuid.uuid4().hex[:6]}", conns, workers=workers, ws=ws)
+    try:
+        held = await asyncio.to_thread(pool.wait_connected)
+        await asyncio.sleep(2.0)
+        grown = rss_bytes(pid) - before
+    finally:
+        await asyncio.to_thread(pool.collect)
+    return held, grown / max(held, 1)
+
+
+async def measure_memory(
+    deployment: LocalDeployment, conns: int, *, workers: int, progress: Progress
+) -> list[MemoryRun]:
+    endpoints = deployment.endpoints()
+    out = []
+    for protocol in ("sse", "ws"):
+        await deployment.kill("edge-canary")  # a fresh process: the same starting point
+        await deployment.start("edge-canary")
+        pid = deployment.running()["edge-canary"].pid
+        held, per = await _memory(
+            pid, endpoints["canary_edge"], conns, workers=workers, ws=protocol == "ws"
+        )
+        out.append(MemoryRun("edge", protocol, conns, held, per))
+        progress(f"edge {protocol}: {held} idle connections, {per / 1024:.1f} KiB each")
+    floors = Floors(deployment)
+    try:
+        held, per = await _memory(floors.pids[0], floors.urls[0], conns, workers=workers, ws=False)
+    finally:
+        floors.stop()
+    out.append(MemoryRun("floor", "sse", conns, held, per))
+    progress(f"floor sse: {held} idle connections, {per / 1024:.1f} KiB each")
+    return out
+
+
+def fanout_markdown(runs: list[FanoutRun], *, command: str, machine: str) -> str:
+    lines = [
+        "## Fan-out at scale: the edge against the floor",
+        "",
+        "The 29 events of gha-pan played to N SSE fans spread over three servers (the "
+        "regions' edges, then three floor writers that only write one pre-encoded frame to "
+        "every socket). The fans run in worker processes on the same 2 cores. Latency = "
+        "arrival at the fan minus the event's `occurred_at`; fan-out = frames written per "
+        "CPU-second of the three server processes during the match.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {machine}",
+        "",
+        "| fans | server | connected | p50 | p99 | p99.9 | frames per CPU-s | lost | dup | "
+        "out of order |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        ms = [f"{r.quantile(q) * 1000:.0f} ms" for q in (0.5, 0.99, 0.999)]
+        lines.append(
+            f"| {r.fans} | {r.server} | {r.connected} | {' | '.join(ms)} | "
+            f"{r.frames_per_cpu_s:,.0f} | {r.lost} | {r.duplicated} | {r.out_of_order} |"
+        )
+    ratios = _ratios(runs)
+    if ratios:
+        lines += ["", "Edge against floor (p99 ratio, fan-out ratio): " + "; ".join(ratios) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _ratios(runs: list[FanoutRun]) -> list[str]:
+    by = {(r.server, r.fans): r for r in runs}
+    out = []
+    for (server, fans), edge in sorted(by.items()):
+        floor = by.get(("floor", fans))
+        if server == "edge" and floor is not None:
+            out.append(
+                f"{fans} fans: p99 x{edge.quantile(0.99) / floor.quantile(0.99):.1f}, "
+                f"fan-out x{edge.frames_per_cpu_s / floor.frames_per_cpu_s:.2f}"
+            )
+    return out
+
+
+def memory_markdown(runs: list[MemoryRun], *, command: str, machine: str) -> str:
+    lines = [
+        "## Memory per idle connection: SSE and WebSocket",
+        "",
+        "Idle connections opened to one freshly started edge process (the canary, which no "
+        "other fan uses), first over SSE, then (after a restart) over WebSocket, and to a "
+        "floor writer; growth of the server's resident memory divided by the connections "
+        "held. Kernel socket buffers are not in it.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {machine}",
+        "",
+        "| server | protocol | connections held | per connection |",
+        "|---|---|---:|---:|",
+    ]
+    for r in runs:
+        per = f"{r.bytes_per_connection / 1024:.1f} KiB"
+        lines.append(f"| {r.server} | {r.protocol.upper()} | {r.held} | {per} |")
+    sse = next((r for r in runs if r.server == "edge" and r.protocol == "sse"), None)
+    ws = next((r for r in runs if r.server == "edge" and r.protocol == "ws"), None)
+    if sse and ws and sse.bytes_per_connection > 0:
+        ratio = ws.bytes_per_connection / sse.bytes_per_connection
+        lines += ["", f"WebSocket against SSE on the same edge: x{ratio:.2f} per connection."]
+    return "\n".join(lines) + "\n"
+
+
+def on_fresh_stack(work: Callable[[LocalDeployment], Any], progress: Progress) -> Any:
+    """Run `work(deployment)` on a fresh local stack in a temporary directory."""
+    import tempfile
+
+    async def run() -> Any:
+        with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
+            deployment = LocalDeployment(run_dir=Path(tmp) / "run")
+            try:
+                progress("starting a fresh local stack")
+                await deployment.up()
+                return await work(deployment)
+            finally:
+                await deployment.down()
+
+    return asyncio.run(run())

@@ -1,0 +1,200 @@
+"""Many fans in worker processes: the benchmarks' clients.
+
+A fan here is as small as a client can be: one socket, the stream read in chunks, and
+for each update its seq and its `"occurred_at"` found by byte search (no JSON parsing),
+the arrival stamped with the wall clock. Latency is arrival minus occurred_at, as a
+browser would see it. Fans speak SSE (`/stream`) or WebSocket (`/ws`).
+
+`FanPool` starts `workers` processes (spawned, so no state leaks from the parent), each
+holding its share of the fans on its own event loop; it waits until they are connected,
+and on `collect()` stops them and gathers every fan's receipts. The per-process open
+file limit (20,000 here) is why fans are spread over processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import multiprocessing
+import os
+import resource
+import struct
+import time
+from array import array
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
+from urllib.parse import urlsplit
+
+CONNECT_CONCURRENCY = 200
+OCCURRED = b'"occurred_at":"'
+SEQ = b'"seq":'
+
+
+@dataclass
+class FanReceipts:
+    seqs: array[int] = field(default_factory=lambda: array("q"))
+    latencies: array[float] = field(default_factory=lambda: array("d"))
+
+
+def _stamp(data: bytes, arrived: float) -> tuple[int, float] | None:
+    """(seq, latency in s) of one update's JSON, found by byte search."""
+    at, sq = data.find(OCCURRED), data.find(SEQ)
+    if at < 0 or sq < 0:
+        return None
+    end = data.index(b",", sq)
+    occurred = datetime.fromisoformat(data[at + 15 : at + 39].decode().replace("Z", "+00:00"))
+    return int(data[sq + 6 : end]), arrived - occurred.timestamp()
+
+
+async def _open(url: str, match_id: str, ws: bool) -> tuple[asyncio.StreamReader, Any]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    head = [f"GET /v1/matches/{match_id}/{'ws' if ws else 'stream'} HTTP/1.1", f"Host: {host}"]
+    if ws:
+        key = base64.b64encode(os.urandom(16)).decode()
+        head += ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}"]
+        head += ["Sec-WebSocket-Version: 13"]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+    status = await reader.readline()
+    if b" 200 " not in status and b" 101 " not in status:
+        raise ConnectionError(status.decode(errors="replace").strip())
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass
+    return reader, writer
+
+
+async def _read_sse(reader: asyncio.StreamReader, out: FanReceipts) -> None:
+    buffer = b""
+    while chunk := await reader.read(65536):
+        arrived = time.time()
+        buffer += chunk
+        *events, buffer = buffer.split(b"\n\n")
+        for event in events:
+            if event.startswith(b"id: ") and (stamp := _stamp(event, arrived)) is not None:
+                out.seqs.append(stamp[0])
+                out.latencies.append(stamp[1])
+
+
+async def _read_ws(reader: asyncio.StreamReader, out: FanReceipts) -> None:
+    while True:
+        head = await reader.readexactly(2)
+        arrived = time.time()
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await reader.readexactly(8))[0]
+        data = await reader.readexactly(length)
+        if head[0] & 0x0F == 0x1 and (stamp := _stamp(data, arrived)) is not None:
+            out.seqs.append(stamp[0])
+            out.latencies.append(stamp[1])
+
+
+async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connection) -> None:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    receipts = [FanReceipts() for _ in urls]
+    writers: list[Any] = []
+    errors: list[str] = []
+    settled = asyncio.Event()
+
+    def one_more() -> None:
+        if len(writers) + len(errors) == len(urls):
+            settled.set()
+
+    async def fan(url: str, out: FanReceipts) -> None:
+        try:
+            async with gate:
+                reader, writer = await _open(url, match_id, ws)
+            writers.append(writer)
+            one_more()
+            await (_read_ws(reader, out) if ws else _read_sse(reader, out))
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            errors.append(f"{exc.__class__.__name__}: {exc}")
+            one_more()
+
+    tasks = [asyncio.create_task(fan(u, r)) for u, r in zip(urls, receipts, strict=True)]
+    loop = asyncio.get_running_loop()
+    await settled.wait()
+    conn.send(("connected", len(writers), errors[:5]))
+    await loop.run_in_executor(None, conn.recv)  # "stop"
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for writer in writers:
+        writer.transport.abort()
+    conn.send(("done", [(r.seqs.tobytes(), r.latencies.tobytes()) for r in receipts], errors[:5]))
+
+
+def _worker(urls: list[str], match_id: str, ws: bool, conn: Connection) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        import uvloop
+
+        uvloop.run(_worker_main(urls, match_id, ws, conn))
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
+        asyncio.run(_worker_main(urls, match_id, ws, conn))
+
+
+class FanPool:
+    """`fans` fans of `match_id` spread round-robin over `urls`, in `workers` processes."""
+
+    def __init__(
+        self, urls: list[str], match_id: str, fans: int, *, workers: int = 2, ws: bool = False
+    ) -> None:
+        self.fans, self.ws = fans, ws
+        context = multiprocessing.get_context("spawn")
+        share = [[urls[i % len(urls)] for i in range(w, fans, workers)] for w in range(workers)]
+        self._pipes: list[Connection] = []
+        self._processes = []
+        for part in share:
+            parent, child = context.Pipe()
+            process = context.Process(target=_worker, args=(part, match_id, ws, child))
+            process.start()
+            self._pipes.append(parent)
+            self._processes.append(process)
+        self.errors: list[str] = []
+
+    def wait_connected(self, timeout_s: float = 120.0) -> int:
+        connected = 0
+        for pipe in self._pipes:
+            if not pipe.poll(timeout_s):
+                self.close()
+                raise TimeoutError(f"fans not connected within {timeout_s:g}s")
+            _, count, errors = pipe.recv()
+            connected += count
+            self.errors += errors
+        return connected
+
+    def collect(self, timeout_s: float = 60.0) -> list[FanReceipts]:
+        """Stop every fan; their receipts, one per fan."""
+        for pipe in self._pipes:
+            pipe.send("stop")
+        out: list[FanReceipts] = []
+        for pipe in self._pipes:
+            if not pipe.poll(timeout_s):
+                continue
+            _, fans, errors = pipe.recv()
+            self.errors += errors
+            for seqs, latencies in fans:
+                receipt = FanReceipts()
+                receipt.seqs.frombytes(seqs)
+                receipt.latencies.frombytes(latencies)
+                out.append(receipt)
+        self.close()
+        return out
+
+    def close(self) -> None:
+        """Stop the worker processes (by their handles, which hold their PIDs)."""
+        for process in self._processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        for pipe in self._pipes:
+            with contextlib.suppress(OSError):
+                pipe.close()

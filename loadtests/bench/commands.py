@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loadtests.bench import coldstart, fanout, latency
+from loadtests.bench import coldstart, fanout, latency, staleness
 from loadtests.bench.report import machine_description, write_section
 from pipeline.deploy import Tools
 
@@ -50,6 +50,12 @@ def add_parser(
     fans(wide, [1000, 5000, 10000, 20000])
     speed(wide)
     wide.add_argument("--workers", type=positive_int, default=4, help="fan processes (4)")
+    stale = benchmark("staleness", "push against polling every 15 s: how late fans learn")
+    stale.add_argument("--fans", type=positive_int, default=200, help="SSE fans (200)")
+    stale.add_argument("--pollers", type=positive_int, default=200, help="polling fans (200)")
+    stale.add_argument("--events", type=positive_int, default=20, help="events posted (20)")
+    stale.add_argument("--every", type=positive_float, default=4.0, help="seconds apart (4)")
+    stale.add_argument("--poll", type=positive_float, default=15.0, help="poll interval (15)")
     memory = benchmark("memory", "memory per idle connection: SSE, WebSocket, the floor")
     memory.add_argument("--conns", type=positive_int, default=5000, help="connections (5000)")
     memory.add_argument("--workers", type=positive_int, default=2, help="fan processes (2)")
@@ -92,17 +98,17 @@ def tracing_cost(args: argparse.Namespace) -> str:
 
 
 def fan_out(args: argparse.Namespace) -> str:
-    async def work(deployment: Any) -> list[fanout.FanoutRun]:
+    async def work(deployment: Any) -> tuple[list[fanout.FanoutRun], dict[str, str]]:
         return await fanout.measure_fanout(
             deployment, args.fans, workers=args.workers, speed=args.speed, progress=_say
         )
 
-    runs = fanout.on_fresh_stack(work, _say)
+    runs, skipped = fanout.on_fresh_stack(work, _say)
     command = (
         f"gameday bench fanout --fans {' '.join(map(str, args.fans))} "
         f"--workers {args.workers} --speed {args.speed:g}"
     )
-    return fanout.fanout_markdown(runs, command=command, machine=machine_description())
+    return fanout.fanout_markdown(runs, skipped, command=command, machine=machine_description())
 
 
 def memory(args: argparse.Namespace) -> str:
@@ -116,12 +122,33 @@ def memory(args: argparse.Namespace) -> str:
     return fanout.memory_markdown(runs, command=command, machine=machine_description())
 
 
+def staleness_bench(args: argparse.Namespace) -> str:
+    async def work(deployment: Any) -> staleness.Staleness:
+        return await staleness.measure_staleness(
+            deployment,
+            fans=args.fans,
+            pollers=args.pollers,
+            events=args.events,
+            every_s=args.every,
+            poll_s=args.poll,
+            progress=_say,
+        )
+
+    result = fanout.on_fresh_stack(work, _say)
+    command = (
+        f"gameday bench staleness --fans {args.fans} --pollers {args.pollers} "
+        f"--events {args.events} --every {args.every:g} --poll {args.poll:g}"
+    )
+    return staleness.markdown(result, command=command, machine=machine_description())
+
+
 BENCHMARKS = {
     "cold-start": cold_start,
     "latency": fan_latency,
     "tracing": tracing_cost,
     "fanout": fan_out,
     "memory": memory,
+    "staleness": staleness_bench,
 }
 
 

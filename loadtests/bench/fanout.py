@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from loadtests.bench import peers
 from loadtests.bench.fanpool import FanPool, FanReceipts
 from pipeline.deploy import LocalDeployment
 from pipeline.deploy.health import sentinel_master_port
@@ -87,21 +88,28 @@ def judge(receipts: list[FanReceipts], expected: list[int]) -> tuple[int, int, i
     return lost, duplicated, out_of_order
 
 
+def master_link(deployment: LocalDeployment, region: str) -> str:
+    """The address of `region`'s Toxiproxy link to today's Redis master."""
+    master = sentinel_master_port([deployment.ports[s] for s in SENTINELS], REDIS_MASTER_NAME)
+    return str(
+        next(
+            spec["listen"]
+            for name, spec in deployment.endpoints()["links"].items()
+            if name.startswith(f"{region}.") and spec["upstream"].endswith(f":{master}")
+        )
+    )
+
+
 class Floors:
     """Three floor writers, one per region, each on its region's link to the master."""
 
     def __init__(self, deployment: LocalDeployment) -> None:
         endpoints = deployment.endpoints()
-        master = sentinel_master_port([deployment.ports[s] for s in SENTINELS], REDIS_MASTER_NAME)
         ports = free_ports([f"floor-{r}" for r in endpoints["edges"]])
         self.urls, self.processes = [], []
         log = (deployment.run_dir / "logs" / "floor.log").open("ab")
         for region in endpoints["edges"]:
-            link = next(
-                spec["listen"]
-                for name, spec in endpoints["links"].items()
-                if name.startswith(f"{region}.") and spec["upstream"].endswith(f":{master}")
-            )
+            link = master_link(deployment, region)
             port = ports[f"floor-{region}"]
             argv = [sys.executable, "-m", "loadtests.bench.floor", "--port", str(port)]
             self.processes.append(
@@ -162,18 +170,35 @@ async def measure_fanout(
     workers: int,
     speed: float,
     progress: Progress,
-) -> list[FanoutRun]:
+) -> tuple[list[FanoutRun], dict[str, str]]:
+    """Every fan count against the edge, the floor and each installed peer; returns the
+    runs and the peers that could not be measured, with why."""
     endpoints = deployment.endpoints()
     running = deployment.running()
     edge_pids = [running[f"edge-{region}"].pid for region in endpoints["edges"]]
     floors = Floors(deployment)
+    installed, skipped = peers.available()
+    started: list[peers.Peer] = []
+    servers = [
+        ("edge", list(endpoints["edges"].values()), edge_pids),
+        ("floor", floors.urls, floors.pids),
+    ]
     runs = []
     try:
+        for name, spec in installed.items():
+            if name not in peers.PEERS:
+                skipped[name] = "no adapter yet"
+                continue
+            peer = peers.PEERS[name](deployment.run_dir, master_link(deployment, "us-east"))
+            started.append(peer)
+            try:
+                peer.start(spec, workers=len(endpoints["edges"]))
+            except (OSError, RuntimeError) as exc:
+                skipped[name] = f"did not start: {exc}"
+                continue
+            servers.append((name, peer.urls, peer.server_pids))
         for fans in fan_counts:
-            for server, urls, pids in (
-                ("edge", list(endpoints["edges"].values()), edge_pids),
-                ("floor", floors.urls, floors.pids),
-            ):
+            for server, urls, pids in servers:
                 run = await _run(deployment, server, urls, pids, fans, workers=workers, speed=speed)
                 progress(
                     f"{server} {fans} fans: {run.connected} connected, p50 "
@@ -183,7 +208,9 @@ async def measure_fanout(
                 runs.append(run)
     finally:
         floors.stop()
-    return runs
+        for peer in started:
+            peer.stop()
+    return runs, skipped
 
 
 @dataclass
@@ -232,7 +259,9 @@ async def measure_memory(
     return out
 
 
-def fanout_markdown(runs: list[FanoutRun], *, command: str, machine: str) -> str:
+def fanout_markdown(
+    runs: list[FanoutRun], skipped: dict[str, str], *, command: str, machine: str
+) -> str:
     lines = [
         "## Fan-out at scale: the edge against the floor",
         "",
@@ -255,21 +284,24 @@ def fanout_markdown(runs: list[FanoutRun], *, command: str, machine: str) -> str
             f"| {r.fans} | {r.server} | {r.connected} | {' | '.join(ms)} | "
             f"{r.frames_per_cpu_s:,.0f} | {r.lost} | {r.duplicated} | {r.out_of_order} |"
         )
-    ratios = _ratios(runs)
-    if ratios:
-        lines += ["", "Edge against floor (p99 ratio, fan-out ratio): " + "; ".join(ratios) + "."]
+    for other in sorted({r.server for r in runs} - {"edge"}):
+        ratios = _ratios(runs, other)
+        if ratios:
+            lines += ["", f"Edge against {other} (p99, fan-out): " + "; ".join(ratios) + "."]
+    for name, why in skipped.items():
+        lines += ["", f"Not measured: {name} ({why})."]
     return "\n".join(lines) + "\n"
 
 
-def _ratios(runs: list[FanoutRun]) -> list[str]:
+def _ratios(runs: list[FanoutRun], other: str) -> list[str]:
     by = {(r.server, r.fans): r for r in runs}
     out = []
     for (server, fans), edge in sorted(by.items()):
-        floor = by.get(("floor", fans))
-        if server == "edge" and floor is not None:
+        peer = by.get((other, fans))
+        if server == "edge" and peer is not None:
             out.append(
-                f"{fans} fans: p99 x{edge.quantile(0.99) / floor.quantile(0.99):.1f}, "
-                f"fan-out x{edge.frames_per_cpu_s / floor.frames_per_cpu_s:.2f}"
+                f"{fans} fans: p99 x{edge.quantile(0.99) / peer.quantile(0.99):.1f}, "
+                f"fan-out x{edge.frames_per_cpu_s / peer.frames_per_cpu_s:.2f}"
             )
     return out
 

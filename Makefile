@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help install lint fmt typecheck test unit integration drill bench up down status lock clean
+.PHONY: help install lint fmt typecheck test unit integration drill bench bench-peers up down status lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,12 +46,16 @@ drill: install ## start the stack and run the default game-day suite; report in 
 	$(BIN)/gameday up --time-scale $(DRILL_TIME_SCALE)
 	$(BIN)/gameday drill --time-scale $(DRILL_TIME_SCALE) --out out/drill
 
-bench: install ## benchmarks; writes docs/benchmarks.md
+bench-peers: install ## install nchan, Pushpin and Centrifugo (the fan-out benchmark's peers)
+	@bash infra/setup-peers.sh
+
+bench: install bench-peers ## benchmarks; writes docs/benchmarks.md
 	$(BIN)/gameday bench cold-start --runs 5 --write docs/benchmarks.md
 	$(BIN)/gameday bench latency --fans 10 1000 --write docs/benchmarks.md
 	$(BIN)/gameday bench tracing --fans 300 --burst 2000 --write docs/benchmarks.md
 	$(BIN)/gameday bench fanout --fans 1000 5000 10000 20000 --workers 4 --write docs/benchmarks.md
 	$(BIN)/gameday bench memory --conns 5000 --write docs/benchmarks.md
+	$(BIN)/gameday bench staleness --fans 200 --pollers 200 --write docs/benchmarks.md
 
 lock: ## re-pin the whole dependency tree into infra/constraints.txt
 	rm -rf /tmp/gameday-lock && python3 -m venv /tmp/gameday-lock

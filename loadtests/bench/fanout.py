@@ -73,7 +73,7 @@ class FanoutRun:
 
     @property
     def frames_per_cpu_s(self) -> float:
-        return self.frames / self.cpu_s if self.cpu_s > 0 else float("nan")
+        return self.frames / self.cpu_s if self.cpu_s > 0 and self.frames else float("nan")
 
 
 def judge(receipts: list[FanReceipts], expected: list[int]) -> tuple[int, int, int]:
@@ -195,6 +195,7 @@ async def measure_fanout(
                 peer.start(spec, workers=len(endpoints["edges"]))
             except (OSError, RuntimeError) as exc:
                 skipped[name] = f"did not start: {exc}"
+                progress(f"{name}: {skipped[name]}")
                 continue
             servers.append((name, peer.urls, peer.server_pids))
         for fans in fan_counts:

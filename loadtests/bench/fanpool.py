@@ -49,11 +49,41 @@ def _stamp(data: bytes, arrived: float) -> tuple[int, float] | None:
     return int(data[sq + 6 : end]), arrived - occurred.timestamp()
 
 
-async def _open(url: str, match_id: str, ws: bool) -> tuple[asyncio.StreamReader, Any]:
+class Dechunker:
+    """Undoes `Transfer-Encoding: chunked` incrementally (Pushpin streams that way)."""
+
+    def __init__(self) -> None:
+        self.raw = b""
+        self.data = 0  # bytes of the current chunk's data still to come
+        self.crlf = 0  # bytes of the CRLF after it still to skip
+
+    def feed(self, data: bytes) -> bytes:
+        self.raw += data
+        out = []
+        while self.raw:
+            if self.data:
+                take = self.raw[: self.data]
+                out.append(take)
+                self.raw, self.data = self.raw[len(take) :], self.data - len(take)
+            elif self.crlf:
+                skip = min(self.crlf, len(self.raw))
+                self.raw, self.crlf = self.raw[skip:], self.crlf - skip
+            else:
+                end = self.raw.find(b"\r\n")
+                if end < 0:
+                    break
+                self.data = int(self.raw[:end].split(b";")[0] or b"0", 16)
+                self.raw, self.crlf = self.raw[end + 2 :], 2
+        return b"".join(out)
+
+
+async def _open(url: str, match_id: str, ws: bool) -> tuple[asyncio.StreamReader, Any, bool]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
     head = [f"GET /v1/matches/{match_id}/{'ws' if ws else 'stream'} HTTP/1.1", f"Host: {host}"]
+    if not ws:
+        head.append("Accept: text/event-stream")  # as EventSource sends it (nchan wants it)
     if ws:
         key = base64.b64encode(os.urandom(16)).decode()
         head += ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}"]
@@ -62,16 +92,18 @@ async def _open(url: str, match_id: str, ws: bool) -> tuple[asyncio.StreamReader
     status = await reader.readline()
     if b" 200 " not in status and b" 101 " not in status:
         raise ConnectionError(status.decode(errors="replace").strip())
-    while (await reader.readline()) not in (b"\r\n", b""):
-        pass
-    return reader, writer
+    chunked = False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        chunked = chunked or line.lower().startswith(b"transfer-encoding: chunked")
+    return reader, writer, chunked
 
 
-async def _read_sse(reader: asyncio.StreamReader, out: FanReceipts) -> None:
+async def _read_sse(reader: asyncio.StreamReader, out: FanReceipts, chunked: bool) -> None:
     buffer = b""
+    dechunk = Dechunker() if chunked else None
     while chunk := await reader.read(65536):
         arrived = time.time()
-        buffer += chunk
+        buffer += dechunk.feed(chunk) if dechunk else chunk
         *events, buffer = buffer.split(b"\n\n")
         for event in events:
             if event.startswith(b"id: ") and (stamp := _stamp(event, arrived)) is not None:
@@ -108,10 +140,10 @@ async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connectio
     async def fan(url: str, out: FanReceipts) -> None:
         try:
             async with gate:
-                reader, writer = await _open(url, match_id, ws)
+                reader, writer, chunked = await _open(url, match_id, ws)
             writers.append(writer)
             one_more()
-            await (_read_ws(reader, out) if ws else _read_sse(reader, out))
+            await (_read_ws(reader, out) if ws else _read_sse(reader, out, chunked))
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors.append(f"{exc.__class__.__name__}: {exc}")
             one_more()

@@ -136,29 +136,99 @@ class Nchan(Peer):
         )
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/pub?id=warmup", method="GET")
-        self.server_pids = [master.pid, *_children(master.pid)]
+        self.server_pids = [master.pid, *_descendants(master.pid)]
         self._bridge(f"{base}/pub?id={{match}}", "nchan")
         self.urls = [base]
         time.sleep(1.0)
 
 
-def _children(pid: int) -> list[int]:
-    """Direct children of `pid` (nginx's workers), from /proc."""
-    out = []
+class Pushpin(Peer):
+    name = "pushpin"
+    SETTINGS = (
+        "rundir",
+        "logdir",
+        "ipc_prefix",
+        "http_port",
+        "routesfile",
+        "push_in_spec",
+        "push_in_sub_specs",
+        "push_in_http_port",
+        "command_spec",
+        "services",
+        "log_level",
+    )
+    ZURL = (  # the proxy's way out to the origin: a zurl the runner starts, in our rundir
+        "zurl_out_specs=ipc://{rundir}/{ipc_prefix}zurl-in\n"
+        "zurl_out_stream_specs=ipc://{rundir}/{ipc_prefix}zurl-in-stream\n"
+        "zurl_in_specs=ipc://{rundir}/{ipc_prefix}zurl-out\n"
+    )
+
+    def start(self, spec: dict[str, Any], *, workers: int) -> None:
+        del workers  # Pushpin runs its own set of processes
+        ports = free_ports(["http", "origin", "in", "sub", "publish", "command"])
+        (self.dir / "run").mkdir(exist_ok=True)
+        (self.dir / "log").mkdir(exist_ok=True)
+        (self.dir / "routes").write_text(f"* 127.0.0.1:{ports['origin']}\n")
+        values = {
+            "rundir": self.dir / "run",
+            "logdir": self.dir / "log",
+            "ipc_prefix": "gameday-",
+            "http_port": f"127.0.0.1:{ports['http']}",
+            "routesfile": self.dir / "routes",
+            "push_in_spec": f"tcp://127.0.0.1:{ports['in']}",
+            "push_in_sub_specs": f"tcp://127.0.0.1:{ports['sub']}",
+            "push_in_http_port": ports["publish"],
+            "command_spec": f"tcp://127.0.0.1:{ports['command']}",
+            "services": "condure,zurl,pushpin-proxy,pushpin-handler",
+            "log_level": 1,  # warnings: an INFO line per subscriber would be the benchmark
+        }
+        lines = []
+        for line in Path(spec.get("config", "/etc/pushpin/pushpin.conf")).read_text().splitlines():
+            key = line.split("=", 1)[0]
+            lines.append(f"{key}={values[key]}" if "=" in line and key in values else line)
+            if line.strip() == "[proxy]":
+                lines.append(self.ZURL.rstrip())
+        conf = self.dir / "pushpin.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        grip = [sys.executable, "-m", "loadtests.bench.grip", "--port", str(ports["origin"])]
+        self._spawn(grip, "origin.log")
+        runner = self._spawn(
+            [spec["pushpin"], "--config", str(conf), "--port", f"127.0.0.1:{ports['http']}"],
+            "pushpin.log",
+        )
+        base = f"http://127.0.0.1:{ports['http']}"
+        _wait_http(f"{base}/v1/matches/warmup/stream", timeout_s=20, stream=True)
+        self.server_pids = [runner.pid, *_descendants(runner.pid)]
+        self._bridge(f"http://127.0.0.1:{ports['publish']}/publish/", "pushpin")
+        self.urls = [base]
+        time.sleep(1.0)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (nginx's workers, Pushpin's services), from /proc."""
+    parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
             continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
+    out, frontier = [], {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        out += sorted(frontier)
     return out
 
 
-def _wait_http(url: str, *, method: str = "GET", timeout_s: float = 15.0) -> None:
+def _wait_http(
+    url: str, *, method: str = "GET", timeout_s: float = 15.0, stream: bool = False
+) -> None:
+    """Until `url` answers at all (the headers of a stream are enough)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
+            if stream:
+                with httpx.stream(method, url, timeout=1.0):
+                    return
             httpx.request(method, url, timeout=1.0)
             return
         except httpx.HTTPError:
@@ -167,4 +237,4 @@ def _wait_http(url: str, *, method: str = "GET", timeout_s: float = 15.0) -> Non
             time.sleep(0.1)
 
 
-PEERS: dict[str, type[Peer]] = {"nchan": Nchan}
+PEERS: dict[str, type[Peer]] = {"nchan": Nchan, "pushpin": Pushpin}

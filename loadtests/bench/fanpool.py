@@ -37,6 +37,8 @@ SEQ = b'"seq":'
 class FanReceipts:
     seqs: array[int] = field(default_factory=lambda: array("q"))
     latencies: array[float] = field(default_factory=lambda: array("d"))
+    connected: bool = True
+    """False for a fan whose stream never opened (its error is in FanPool.errors)."""
 
 
 def _stamp(data: bytes, arrived: float) -> tuple[int, float] | None:
@@ -128,7 +130,7 @@ async def _read_ws(reader: asyncio.StreamReader, out: FanReceipts) -> None:
 
 async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connection) -> None:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    receipts = [FanReceipts() for _ in urls]
+    receipts = [FanReceipts(connected=False) for _ in urls]
     writers: list[Any] = []
     errors: list[str] = []
     settled = asyncio.Event()
@@ -141,6 +143,7 @@ async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connectio
         try:
             async with gate:
                 reader, writer, chunked = await _open(url, match_id, ws)
+            out.connected = True
             writers.append(writer)
             one_more()
             await (_read_ws(reader, out) if ws else _read_sse(reader, out, chunked))
@@ -158,7 +161,8 @@ async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connectio
     await asyncio.gather(*tasks, return_exceptions=True)
     for writer in writers:
         writer.transport.abort()
-    conn.send(("done", [(r.seqs.tobytes(), r.latencies.tobytes()) for r in receipts], errors[:5]))
+    fans = [(r.seqs.tobytes(), r.latencies.tobytes(), r.connected) for r in receipts]
+    conn.send(("done", fans, errors[:5]))
 
 
 def _worker(urls: list[str], match_id: str, ws: bool, conn: Connection) -> None:
@@ -212,8 +216,8 @@ class FanPool:
                 continue
             _, fans, errors = pipe.recv()
             self.errors += errors
-            for seqs, latencies in fans:
-                receipt = FanReceipts()
+            for seqs, latencies, connected in fans:
+                receipt = FanReceipts(connected=connected)
                 receipt.seqs.frombytes(seqs)
                 receipt.latencies.frombytes(latencies)
                 out.append(receipt)

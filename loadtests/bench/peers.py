@@ -156,6 +156,8 @@ class Pushpin(Peer):
         "command_spec",
         "services",
         "log_level",
+        "message_rate",
+        "message_hwm",
     )
     ZURL = (  # the proxy's way out to the origin: a zurl the runner starts, in our rundir
         "zurl_out_specs=ipc://{rundir}/{ipc_prefix}zurl-in\n"
@@ -181,6 +183,9 @@ class Pushpin(Peer):
             "command_spec": f"tcp://127.0.0.1:{ports['command']}",
             "services": "condure,zurl,pushpin-proxy,pushpin-handler",
             "log_level": 1,  # warnings: an INFO line per subscriber would be the benchmark
+            # The packaged limits (2,500 messages a second) would be what is measured.
+            "message_rate": 10_000_000,
+            "message_hwm": 10_000_000,
         }
         lines = []
         for line in Path(spec.get("config", "/etc/pushpin/pushpin.conf")).read_text().splitlines():

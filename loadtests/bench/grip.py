@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     app = web.Application()
     app.router.add_get("/v1/matches/{match_id}/stream", stream)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, backlog=4096)
 
 
 if __name__ == "__main__":

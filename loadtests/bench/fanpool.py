@@ -107,8 +107,8 @@ async def _read_sse(reader: asyncio.StreamReader, out: FanReceipts, chunked: boo
         arrived = time.time()
         buffer += dechunk.feed(chunk) if dechunk else chunk
         *events, buffer = buffer.split(b"\n\n")
-        for event in events:
-            if event.startswith(b"id: ") and (stamp := _stamp(event, arrived)) is not None:
+        for event in events:  # a score update; a feed frame or a comment has no stamp
+            if b"data:" in event and (stamp := _stamp(event, arrived)) is not None:
                 out.seqs.append(stamp[0])
                 out.latencies.append(stamp[1])
 

@@ -12,6 +12,7 @@ from typing import Any
 from chaos.delivery import DeliveryReport
 from chaos.fans import FanHistory
 from chaos.scenario import AlertExpectation, Probe
+from chaos.stats import quantile
 from chaos.traces import load_spans, summarize, traces
 from pipeline.model import parse_time
 from slo.evaluate import Prometheus, PrometheusError
@@ -204,7 +205,7 @@ def slowest_region(trace_dir: Any, region: str, start: float, end: float) -> Che
     worst = max(edges, key=lambda n: edges[n]["p99_ms"])
     return CheckResult(
         "slowest hop is the faulty region's",
-        f"[{region}]" in worst,
+        f"[{region}]" in worst or f"[{region} " in worst,  # its stable or canary edge
         f"a hop into edge.fanout[{region}]",
         f"{worst} ({edges[worst]['p99_ms']:.0f} ms p99)",
         {"hops": {n: h["p99_ms"] for n, h in edges.items()}},
@@ -316,7 +317,7 @@ def steady_latency(
         moment = datetime.fromtimestamp(after, UTC)
         receipts = [r for r in receipts if parse_time(r.data["occurred_at"]) >= moment]
     latencies = sorted(r.latency_s for r in receipts)
-    p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else None
+    p99 = quantile(latencies, 0.99)
     return CheckResult(
         f"steady state {phase}: p99 latency",
         p99 is not None and p99 <= limit_s,

@@ -54,6 +54,7 @@ from chaos.faults import (
 from chaos.kafkalog import read_match
 from chaos.rollout import RolloutClient
 from chaos.scenario import FaultSpec, Scenario
+from chaos.stats import quantile
 from pipeline.deploy import LocalDeployment
 from pipeline.feed import Stutter, load_script, play
 from pipeline.model import parse_time
@@ -209,7 +210,7 @@ def _p99(fans: list[Fan], since: datetime) -> float | None:
     latencies = sorted(
         r.latency_s for f in fans for r in f.history.receipts if r.received_at >= since
     )
-    return latencies[int(0.99 * (len(latencies) - 1))] if latencies else None
+    return quantile(latencies, 0.99)
 
 
 async def _monitor(

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from chaos.stats import quantile
+
 
 @dataclass(frozen=True)
 class Span:
@@ -129,8 +131,9 @@ def traces(spans: Iterable[Span]) -> list[Trace]:
 
 
 def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    found = quantile(values, q)
+    assert found is not None, "a hop has at least one sample"
+    return found
 
 
 @dataclass

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from chaos.stats import quantile
 from loadtests.bench import peers
 from loadtests.bench.fanpool import FanPool, FanReceipts
 from pipeline.deploy import LocalDeployment
@@ -68,8 +69,8 @@ class FanoutRun:
     cpu_s: float
 
     def quantile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+        found = quantile(self.latencies, q)
+        return float("nan") if found is None else found
 
     @property
     def frames_per_cpu_s(self) -> float:

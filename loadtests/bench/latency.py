@@ -23,6 +23,7 @@ import httpx
 
 from chaos.delivery import DeliveryReport, check_delivery
 from chaos.fans import Fan, watch
+from chaos.stats import quantile
 from pipeline import env
 from pipeline.deploy import LocalDeployment, Tools
 from pipeline.feed.script import load_script, play
@@ -37,8 +38,8 @@ class LatencyResult:
     delivery: DeliveryReport
 
     def quantile(self, q: float) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        found = quantile(self.samples, q)
+        return float("nan") if found is None else found
 
 
 async def _warm_up(endpoints: dict[str, Any], token: str) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from chaos.fans import Fan, watch
+from chaos.stats import quantile
 from loadtests.bench.latency import burst
 from pipeline.deploy import LocalDeployment
 from pipeline.model import format_time
@@ -41,8 +42,8 @@ class Staleness:
 
     @staticmethod
     def quantile(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+        found = quantile(values, q)
+        return float("nan") if found is None else found
 
 
 async def _poller(

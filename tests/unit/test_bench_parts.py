@@ -6,6 +6,7 @@ from array import array
 
 import pytest
 
+from chaos.stats import quantile
 from loadtests.bench.fanout import judge
 from loadtests.bench.fanpool import Dechunker, FanReceipts, _stamp
 
@@ -33,3 +34,12 @@ def test_delivery_is_judged_per_fan() -> None:
     assert judge([fine], [1, 2, 3]) == (0, 0, 0)
     assert judge([fine, gaps], [1, 2, 3]) == (0, 1, 1)
     assert judge([FanReceipts(array("q", [1]))], [1, 2, 3]) == (2, 0, 0)
+
+
+def test_the_quantile_is_the_nearest_rank_sample() -> None:
+    samples = [float(i) for i in range(1, 101)]  # 1..100
+    assert quantile(samples, 0.5) == 50.0
+    assert quantile(samples, 0.99) == 99.0
+    assert quantile(samples, 1.0) == 100.0
+    assert quantile([7.0], 0.99) == 7.0
+    assert quantile([], 0.5) is None

@@ -489,11 +489,14 @@ class Scorekeeper:
 
         def lag() -> dict[int, int]:
             out = {}
-            for tp in consumer.position(consumer.assignment()):
-                if tp.topic != self.config.topic:
-                    continue
+            mine = [tp for tp in consumer.assignment() if tp.topic == self.config.topic]
+            committed = {tp.partition: tp.offset for tp in consumer.committed(mine, timeout=1)}
+            for tp in consumer.position(mine):
                 _, high = consumer.get_watermark_offsets(tp, timeout=1, cached=False)
-                out[tp.partition] = max(0, high - tp.offset) if tp.offset >= 0 else high
+                # No position yet (nothing fetched since the start): the committed offset
+                # is where it will resume; with neither, everything is still to read.
+                at = tp.offset if tp.offset >= 0 else committed.get(tp.partition, -1)
+                out[tp.partition] = max(0, high - at) if at >= 0 else high
             return out
 
         while True:

@@ -20,6 +20,9 @@ from pipeline.scorestore import UPDATES
 
 def body(kind: str, match_id: str, seq: bytes, payload: bytes) -> tuple[bytes, dict[str, str]]:
     """What the peer's publish API takes for one update, and its content type."""
+    if kind == "centrifugo":
+        publish = b'{"channel":"%s","data":%s}' % (match_id.encode(), payload)
+        return publish, {"Content-Type": "application/json", "X-API-Key": "gameday-bench"}
     if kind == "pushpin":
         frame = b"id: %s\nevent: score\ndata: %s\n\n" % (seq, payload)
         item = {"channel": match_id, "formats": {"http-stream": {"content": frame.decode()}}}
@@ -51,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench.bridge")
     parser.add_argument("--redis", required=True, metavar="HOST:PORT")
     parser.add_argument("--publish", required=True, metavar="URL")
-    parser.add_argument("--kind", choices=["nchan", "pushpin"], required=True)
+    parser.add_argument("--kind", choices=["nchan", "pushpin", "centrifugo"], required=True)
     args = parser.parse_args()
     import uvloop
 

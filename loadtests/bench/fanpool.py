@@ -83,7 +83,12 @@ async def _open(url: str, match_id: str, ws: bool) -> tuple[asyncio.StreamReader
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
-    head = [f"GET /v1/matches/{match_id}/{'ws' if ws else 'stream'} HTTP/1.1", f"Host: {host}"]
+    path = f"/v1/matches/{match_id}/{'ws' if ws else 'stream'}"
+    if parts.path not in ("", "/"):  # a server of its own shape; {match} is this match
+        path = (parts.path + (f"?{parts.query}" if parts.query else "")).replace(
+            "{match}", match_id
+        )
+    head = [f"GET {path} HTTP/1.1", f"Host: {host}"]
     if not ws:
         head.append("Accept: text/event-stream")  # as EventSource sends it (nchan wants it)
     if ws:

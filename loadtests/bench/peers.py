@@ -4,7 +4,9 @@
   `/v1/matches/{id}/stream` (`nchan_subscriber eventsource`), updates published to
   `/pub?id={match}`;
 - Pushpin (Debian): fans' requests go through Pushpin to a tiny origin that answers with
-  GRIP hold headers; updates are published to Pushpin's HTTP publish API.
+  GRIP hold headers; updates are published to Pushpin's HTTP publish API;
+- Centrifugo (go install): unidirectional SSE, each fan subscribing in its connect
+  request; updates published to its HTTP API.
 
 Each is started by the benchmark on 127.0.0.1 with its own config in a temporary
 directory, fed by a bridge (`python -m loadtests.bench.bridge`) that reads the same Redis
@@ -21,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -242,4 +245,39 @@ def _wait_http(
             time.sleep(0.1)
 
 
-PEERS: dict[str, type[Peer]] = {"nchan": Nchan, "pushpin": Pushpin}
+class Centrifugo(Peer):
+    """Centrifugo's unidirectional SSE: each fan subscribes in its connect request (client
+    insecure mode allows it), updates are published to its HTTP API."""
+
+    name = "centrifugo"
+    CONNECT = '{"subs":{"{match}":{}}}'
+
+    def start(self, spec: dict[str, Any], *, workers: int) -> None:
+        del workers  # one Go process using every core
+        ports = free_ports(["http", "internal"])
+        config = {
+            "http_server": {
+                "address": "127.0.0.1",
+                "port": ports["http"],
+                "internal_address": "127.0.0.1",
+                "internal_port": str(ports["internal"]),
+            },
+            "client": {"insecure": True},
+            "uni_sse": {"enabled": True},
+            "http_api": {"key": "gameday-bench"},
+            "log": {"level": "error"},
+            "usage_stats": {"disabled": True},
+            "health": {"enabled": True},
+        }
+        path = self.dir / "config.json"
+        path.write_text(json.dumps(config, indent=2))
+        server = self._spawn([spec["centrifugo"], "--config", str(path)], "centrifugo.log")
+        _wait_http(f"http://127.0.0.1:{ports['internal']}/health")
+        self.server_pids = [server.pid]
+        self._bridge(f"http://127.0.0.1:{ports['internal']}/api/publish", "centrifugo")
+        query = quote(self.CONNECT, safe="").replace("%7Bmatch%7D", "{match}")  # each fan's
+        self.urls = [f"http://127.0.0.1:{ports['http']}/connection/uni_sse?cf_connect={query}"]
+        time.sleep(1.0)
+
+
+PEERS: dict[str, type[Peer]] = {"nchan": Nchan, "pushpin": Pushpin, "centrifugo": Centrifugo}

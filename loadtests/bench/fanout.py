@@ -17,13 +17,14 @@ divides the growth of the process's resident memory by the connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -178,46 +179,63 @@ async def measure_fanout(
     progress: Progress,
 ) -> tuple[list[FanoutRun], dict[str, str]]:
     """Every fan count against the edge, the floor and each installed peer; returns the
-    runs and the peers that could not be measured, with why."""
-    endpoints = deployment.endpoints()
-    running = deployment.running()
-    edge_pids = [running[f"edge-{region}"].pid for region in endpoints["edges"]]
-    floors = Floors(deployment)
+    runs and the peers that could not be measured, with why. Only the server being
+    measured runs (with its bridge): the others would take CPU from it."""
     installed, skipped = peers.available()
-    started: list[peers.Peer] = []
-    servers = [
-        ("edge", list(endpoints["edges"].values()), edge_pids),
-        ("floor", floors.urls, floors.pids),
-    ]
+    names = ["edge", "floor"]
+    for name in installed:
+        if name in peers.PEERS:
+            names.append(name)
+        else:
+            skipped[name] = "no adapter yet"
     runs = []
-    try:
-        for name, spec in installed.items():
-            if name not in peers.PEERS:
-                skipped[name] = "no adapter yet"
-                continue
-            peer = peers.PEERS[name](deployment.run_dir, master_link(deployment, "us-east"))
-            started.append(peer)
+    for fans in fan_counts:
+        for server in [n for n in names if n not in skipped]:
             try:
-                peer.start(spec, workers=len(endpoints["edges"]))
+                with _serving(deployment, server, installed.get(server, {})) as (urls, pids):
+                    run = await _run(
+                        deployment, server, urls, pids, fans, workers=workers, speed=speed
+                    )
             except (OSError, RuntimeError) as exc:
-                skipped[name] = f"did not start: {exc}"
-                progress(f"{name}: {skipped[name]}")
+                skipped[server] = f"did not start: {exc}"
+                progress(f"{server}: {skipped[server]}")
                 continue
-            servers.append((name, peer.urls, peer.server_pids))
-        for fans in fan_counts:
-            for server, urls, pids in servers:
-                run = await _run(deployment, server, urls, pids, fans, workers=workers, speed=speed)
-                progress(
-                    f"{server} {fans} fans: {run.connected} connected, p50 "
-                    f"{run.quantile(0.5) * 1000:.0f} ms, p99 {run.quantile(0.99) * 1000:.0f} ms, "
-                    f"{run.frames_per_cpu_s:,.0f} frames per CPU-second, lost {run.lost}"
-                )
-                runs.append(run)
-    finally:
-        floors.stop()
-        for peer in started:
-            peer.stop()
+            progress(
+                f"{server} {fans} fans: {run.connected} connected, p50 "
+                f"{run.quantile(0.5) * 1000:.0f} ms, p99 {run.quantile(0.99) * 1000:.0f} ms, "
+                f"{run.frames_per_cpu_s:,.0f} frames per CPU-second, lost {run.lost}"
+            )
+            runs.append(run)
     return runs, skipped
+
+
+@contextlib.contextmanager
+def _serving(
+    deployment: LocalDeployment, name: str, spec: dict[str, Any]
+) -> Iterator[tuple[list[str], list[int]]]:
+    """(fans' URLs, server PIDs) of `name` while it runs: the edges are the stack's own;
+    the floor and the peers are started for the run and stopped after it."""
+    endpoints = deployment.endpoints()
+    if name == "edge":
+        running = deployment.running()
+        yield (
+            list(endpoints["edges"].values()),
+            [running[f"edge-{region}"].pid for region in endpoints["edges"]],
+        )
+        return
+    if name == "floor":
+        floors = Floors(deployment)
+        try:
+            yield floors.urls, floors.pids
+        finally:
+            floors.stop()
+        return
+    peer = peers.PEERS[name](deployment.run_dir, master_link(deployment, "us-east"))
+    try:
+        peer.start(spec, workers=len(endpoints["edges"]))
+        yield peer.urls, peer.server_pids
+    finally:
+        peer.stop()
 
 
 @dataclass

@@ -18,6 +18,7 @@ latency includes the bridge's hop; their fan-out is the peer's own CPU time.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -79,7 +80,8 @@ class Peer:
 
     def __init__(self, work_dir: Path, redis_link: str) -> None:
         self.dir = work_dir / self.name
-        self.dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.dir, ignore_errors=True)  # a fresh start for every run
+        self.dir.mkdir(parents=True)
         self.processes: list[subprocess.Popen[bytes]] = []
         self.urls: list[str] = []
         self.server_pids: list[int] = []

@@ -197,7 +197,7 @@ async def measure_fanout(
                         deployment, server, urls, pids, fans, workers=workers, speed=speed
                     )
             except (OSError, RuntimeError) as exc:
-                skipped[server] = f"did not start: {exc}"
+                skipped[server] = f"failed at {fans} fans: {exc.__class__.__name__}: {exc}"
                 progress(f"{server}: {skipped[server]}")
                 continue
             progress(

@@ -1,4 +1,5 @@
-"""Bearer tokens for the control endpoints (feed, rollout, edge and ingest admin).
+"""What the control endpoints (feed, rollout, edge and ingest admin) share: the bearer
+token, and how they refuse a request.
 
 The token is the stripped content of the file `gameday up` makes (mode 0600) and
 `status --json` names as `admin_token_file`; comparisons take constant time.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import hmac
 from pathlib import Path
 
+from aiohttp import web
+
 
 def read_token(path: Path) -> str:
     """The admin token: the stripped content of its file. An empty token is refused."""
@@ -16,6 +19,11 @@ def read_token(path: Path) -> str:
     if not token:
         raise ValueError(f"admin token file {path} is empty")
     return token
+
+
+def error(status: int, message: str) -> web.Response:
+    """A JSON error body, so that every client can show the reason."""
+    return web.json_response({"error": message}, status=status)
 
 
 def bearer_ok(authorization: str | None, token: str) -> bool:

@@ -35,7 +35,7 @@ import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline.auth import bearer_ok, read_token
+from pipeline.auth import bearer_ok, error, read_token
 from pipeline.model import format_time
 from pipeline.service import main
 from pipeline.telemetry import Metrics
@@ -205,7 +205,7 @@ class Controller:
             version, url = self.rollout.assign(region, fan[:200])
         except KeyError:
             known = ", ".join(self.config.edges)
-            return _error(400, f"region {region[:40]!r} is not one of: {known}")
+            return error(400, f"region {region[:40]!r} is not one of: {known}")
         return web.json_response({"region": region, "version": version, "url": url})
 
     async def get_rollout(self, _request: web.Request) -> web.Response:
@@ -213,33 +213,33 @@ class Controller:
 
     async def post_rollout(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
-            return _error(401, "missing or wrong bearer token (see admin_token_file)")
+            return error(401, "missing or wrong bearer token (see admin_token_file)")
         try:
             body = await request.json()
         except ValueError:
-            return _error(400, "expected a JSON object")
+            return error(400, "expected a JSON object")
         if not isinstance(body, dict):
-            return _error(400, "expected a JSON object")
+            return error(400, "expected a JSON object")
         if body.get("action") == "rollback":
             await self._rollback("manual")
         elif "share" in body and isinstance(body["share"], int | float):
             try:
                 self.rollout.set_share(float(body["share"]), reason="manual")
             except ValueError as exc:
-                return _error(400, str(exc))
+                return error(400, str(exc))
         else:
-            return _error(400, 'expected {"share": 0..1} or {"action": "rollback"}')
+            return error(400, 'expected {"share": 0..1} or {"action": "rollback"}')
         return web.json_response(self.rollout.to_json())
 
     async def alerts(self, request: web.Request) -> web.Response:
         """Alertmanager's webhook: act on firing alerts about the canary or the feed."""
         if not self._authorized(request):
-            return _error(401, "missing or wrong bearer token")
+            return error(401, "missing or wrong bearer token")
         try:
             body = await request.json()
             alerts = [a for a in body["alerts"] if isinstance(a, dict)]
         except (ValueError, KeyError, TypeError):
-            return _error(400, "expected an Alertmanager webhook payload (version 4)")
+            return error(400, "expected an Alertmanager webhook payload (version 4)")
         made: list[Decision] = []
         for alert in alerts:
             labels = {str(k): str(v) for k, v in dict(alert.get("labels", {})).items()}
@@ -288,10 +288,6 @@ class Controller:
         return self.rollout.record(
             "fallback", reason, "switched to the fallback vendor" if changed else "already on it"
         )
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 async def serve(config: ControlConfig) -> None:

@@ -29,7 +29,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from pipeline.auth import bearer_ok, read_token
+from pipeline.auth import bearer_ok, error, read_token
 from pipeline.dedupe import Deduper
 from pipeline.feed.secondary import parse_match_xml, parse_matches_xml
 from pipeline.model import InvalidEvent, MatchEvent, format_time
@@ -305,12 +305,12 @@ def control_app(ingest: Ingest, token: str) -> web.Application:
 
     async def fallback(request: web.Request) -> web.Response:
         if not bearer_ok(request.headers.get("Authorization"), token):
-            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+            return error(401, "missing or wrong bearer token")
         try:
             body = await request.json()
             reason = str(body.get("reason", "unspecified"))[:200]
         except (ValueError, AttributeError):
-            return web.json_response({"error": 'expected {"reason": "..."}'}, status=400)
+            return error(400, 'expected {"reason": "..."}')
         status, answer = ingest.force_fallback(reason)
         return web.json_response(answer, status=status)
 

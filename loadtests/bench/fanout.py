@@ -32,6 +32,7 @@ from typing import Any
 from chaos.stats import quantile
 from loadtests.bench import peers
 from loadtests.bench.fanpool import FanPool, FanReceipts
+from loadtests.bench.latency import fresh_stack
 from pipeline.deploy import LocalDeployment
 from pipeline.deploy.health import sentinel_master_port
 from pipeline.deploy.ports import free_ports
@@ -359,16 +360,9 @@ def memory_markdown(runs: list[MemoryRun], *, command: str, machine: str) -> str
 
 def on_fresh_stack(work: Callable[[LocalDeployment], Any], progress: Progress) -> Any:
     """Run `work(deployment)` on a fresh local stack in a temporary directory."""
-    import tempfile
 
     async def run() -> Any:
-        with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
-            deployment = LocalDeployment(run_dir=Path(tmp) / "run")
-            try:
-                progress("starting a fresh local stack")
-                await deployment.up()
-                return await work(deployment)
-            finally:
-                await deployment.down()
+        async with fresh_stack(progress) as deployment:
+            return await work(deployment)
 
     return asyncio.run(run())

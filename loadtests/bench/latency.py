@@ -10,10 +10,11 @@ the figures are an upper bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,21 +99,29 @@ async def _measure(
     return LatencyResult(fans, len(source), samples, check_delivery(histories, source))
 
 
+@contextlib.asynccontextmanager
+async def fresh_stack(
+    progress: Callable[[str], None], *, tools: Tools | None = None, label: str = ""
+) -> AsyncIterator[LocalDeployment]:
+    """A fresh local stack in a temporary directory, stopped (by PID) on the way out."""
+    with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
+        deployment = LocalDeployment(run_dir=Path(tmp) / "run", tools=tools)
+        try:
+            progress(f"{label}starting a fresh local stack")
+            await deployment.up()
+            yield deployment
+        finally:
+            await deployment.down()
+
+
 def measure_latency(
     fans: int, *, speed: float = 300.0, progress: Callable[[str], None] = lambda _: None
 ) -> LatencyResult:
     """Start a fresh local stack, measure, stop it."""
-    tools = Tools.load()
 
     async def run() -> LatencyResult:
-        with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
-            deployment = LocalDeployment(run_dir=Path(tmp) / "run", tools=tools)
-            try:
-                progress("starting a fresh local stack")
-                await deployment.up()
-                return await _measure(deployment.endpoints(), fans, speed, progress)
-            finally:
-                await deployment.down()
+        async with fresh_stack(progress, tools=Tools.load()) as deployment:
+            return await _measure(deployment.endpoints(), fans, speed, progress)
 
     return asyncio.run(run())
 
@@ -206,17 +215,12 @@ async def _tracing_run(
     tools: Tools,
     progress: Callable[[str], None],
 ) -> TracingCost:
-    with tempfile.TemporaryDirectory(prefix="gameday-bench-") as tmp:
-        deployment = LocalDeployment(run_dir=Path(tmp) / "run", tools=tools)
-        try:
-            progress(f"tracing {'on' if tracing else 'off'}: starting a fresh stack")
-            await deployment.up()
-            endpoints = deployment.endpoints()
-            result = await _measure(endpoints, fans, speed, progress)
-            rate = await _throughput(endpoints, burst_events)
-            return TracingCost(tracing, result, rate)
-        finally:
-            await deployment.down()
+    label = f"tracing {'on' if tracing else 'off'}: "
+    async with fresh_stack(progress, tools=tools, label=label) as deployment:
+        endpoints = deployment.endpoints()
+        result = await _measure(endpoints, fans, speed, progress)
+        rate = await _throughput(endpoints, burst_events)
+        return TracingCost(tracing, result, rate)
 
 
 def measure_tracing_cost(

@@ -18,17 +18,12 @@ from typing import Any, Final
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pipeline.auth import bearer_ok
+from pipeline.auth import bearer_ok, error
 from pipeline.feed.vendor import Vendor
 from pipeline.model import InvalidEvent
 
 MAX_BODY_BYTES: Final = 1024 * 1024
 LINE_TYPES: Final = frozenset({"text/plain", "application/x-ndjson"})
-
-
-def error(status: int, message: str) -> web.Response:
-    """A JSON error body, so that every client can show the reason."""
-    return web.json_response({"error": message}, status=status)
 
 
 def compact(value: Any) -> bytes:

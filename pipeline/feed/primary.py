@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pipeline.feed.control import error, healthz
+from pipeline.auth import error
+from pipeline.feed.control import healthz
 from pipeline.feed.vendor import Subscription, Vendor
 from pipeline.model import MATCH_ID
 

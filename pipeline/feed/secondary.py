@@ -23,7 +23,8 @@ from aiohttp import web
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from pipeline.feed.control import error, healthz
+from pipeline.auth import error
+from pipeline.feed.control import healthz
 from pipeline.feed.vendor import Vendor
 from pipeline.model import MATCH_ID, InvalidEvent, MatchEvent, format_time, teams_of
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -341,10 +342,12 @@ async def _trace(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.traces else EXIT_FAILED
 
 
-async def _bench(args: argparse.Namespace) -> int:
+def _bench(args: argparse.Namespace) -> int:
+    """Not a coroutine: each benchmark runs its own event loop, in the main thread, so
+    that SIGINT/SIGTERM cancel it and its stack and peers are stopped on the way out."""
     from loadtests.bench.commands import run
 
-    await asyncio.to_thread(run, args)
+    run(args)
     return EXIT_OK
 
 
@@ -388,13 +391,22 @@ COMMANDS = {
     "chaostoolkit": _chaostoolkit,
     "load": _load,
     "dashboards": _dashboards,
-    "bench": _bench,
 }
+SYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"bench": _bench}
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    """SIGTERM takes the Ctrl-C path: the running event loop cancels its main task, so
+    faults are reverted and started processes stopped in `finally` blocks."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
+        if args.command in SYNC_COMMANDS:
+            return SYNC_COMMANDS[args.command](args)
         return asyncio.run(COMMANDS[args.command](args))
     except ToolMissing as exc:
         print(f"gameday {args.command}: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ import resource
 import struct
 import time
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -158,9 +159,14 @@ async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connectio
 
     tasks = [asyncio.create_task(fan(u, r)) for u, r in zip(urls, receipts, strict=True)]
     loop = asyncio.get_running_loop()
-    await settled.wait()
-    conn.send(("connected", len(writers), errors[:5]))
-    await loop.run_in_executor(None, conn.recv)  # "stop"
+    stop = loop.run_in_executor(None, conn.recv)  # "stop", which may come before all connect
+    connecting = asyncio.ensure_future(settled.wait())
+    await asyncio.wait([stop, connecting], return_when=asyncio.FIRST_COMPLETED)
+    if connecting.done():
+        conn.send(("connected", len(writers), errors[:5]))
+    else:
+        connecting.cancel()
+    await stop
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -199,38 +205,63 @@ class FanPool:
             self._pipes.append(parent)
             self._processes.append(process)
         self.errors: list[str] = []
+        self._closed = False
 
-    def wait_connected(self, timeout_s: float = 120.0) -> int:
+    def wait_connected(self, timeout_s: float | None = None) -> int:
+        """How many fans connected, once every worker has tried all of its fans; raises
+        TimeoutError after `timeout_s` (default: 60 s plus 10 ms a fan), leaving the pool
+        for `collect()` to stop."""
+        deadline = time.monotonic() + (60.0 + self.fans / 100 if timeout_s is None else timeout_s)
         connected = 0
-        for pipe in self._pipes:
-            if not pipe.poll(timeout_s):
-                self.close()
-                raise TimeoutError(f"fans not connected within {timeout_s:g}s")
+        for index, pipe in enumerate(self._pipes):
+            if not pipe.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(
+                    f"{index} of {len(self._pipes)} fan workers connected their fans "
+                    f"within the time allowed"
+                )
             _, count, errors = pipe.recv()
             connected += count
             self.errors += errors
         return connected
 
     def collect(self, timeout_s: float = 60.0) -> list[FanReceipts]:
-        """Stop every fan; their receipts, one per fan."""
-        for pipe in self._pipes:
-            pipe.send("stop")
+        """Stop every fan (also those still connecting); their receipts, one per fan that a
+        worker reported within `timeout_s`."""
         out: list[FanReceipts] = []
+        if self._closed:
+            return out
         for pipe in self._pipes:
-            if not pipe.poll(timeout_s):
-                continue
-            _, fans, errors = pipe.recv()
-            self.errors += errors
-            for seqs, latencies, connected in fans:
-                receipt = FanReceipts(connected=connected)
-                receipt.seqs.frombytes(seqs)
-                receipt.latencies.frombytes(latencies)
-                out.append(receipt)
+            with contextlib.suppress(OSError):  # a worker that died already
+                pipe.send("stop")
+        deadline = time.monotonic() + timeout_s
+        for pipe in self._pipes:
+            for message in self._messages(pipe, deadline):
+                if message[0] != "done":
+                    continue  # "connected", sent as the pool gave up waiting for it
+                _, fans, errors = message
+                self.errors += errors
+                for seqs, latencies, connected in fans:
+                    receipt = FanReceipts(connected=connected)
+                    receipt.seqs.frombytes(seqs)
+                    receipt.latencies.frombytes(latencies)
+                    out.append(receipt)
+                break
         self.close()
         return out
 
+    @staticmethod
+    def _messages(pipe: Connection, deadline: float) -> Iterator[tuple[Any, ...]]:
+        try:
+            while pipe.poll(max(0.0, deadline - time.monotonic())):
+                yield pipe.recv()
+        except (EOFError, OSError):
+            return
+
     def close(self) -> None:
         """Stop the worker processes (by their handles, which hold their PIDs)."""
+        if self._closed:
+            return
+        self._closed = True
         for process in self._processes:
             process.join(5)
             if process.is_alive():

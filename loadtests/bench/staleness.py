@@ -93,22 +93,24 @@ async def measure_staleness(
             )
             for i in range(pollers)
         ]
-        for event in posts:
-            now = datetime.now(UTC)
-            stamped = event.to_json() | {"occurred_at": format_time(now)}
-            occurred[event.seq] = now.timestamp()
-            await c.post(
-                f"{endpoints['feed_control']}/v1/matches/{match_id}/events",
-                json=[stamped],
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            progress(f"event {event.seq}/{events} posted")
-            await asyncio.sleep(every_s)
-        await asyncio.sleep(poll_s + 2)  # every poller has had its turn after the last
-        for task in polling:
-            task.cancel()
-        await asyncio.gather(*polling, return_exceptions=True)
-    stop.set()
+        try:
+            for event in posts:
+                now = datetime.now(UTC)
+                stamped = event.to_json() | {"occurred_at": format_time(now)}
+                occurred[event.seq] = now.timestamp()
+                await c.post(
+                    f"{endpoints['feed_control']}/v1/matches/{match_id}/events",
+                    json=[stamped],
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                progress(f"event {event.seq}/{events} posted")
+                await asyncio.sleep(every_s)
+            await asyncio.sleep(poll_s + 2)  # every poller has had its turn after the last
+        finally:
+            for task in polling:
+                task.cancel()
+            await asyncio.gather(*polling, return_exceptions=True)
+            stop.set()
     histories = await watching
     push = [r.latency_s for h in histories for r in h.receipts]
     poll = [

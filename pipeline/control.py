@@ -216,7 +216,7 @@ class Controller:
             return error(401, "missing or wrong bearer token (see admin_token_file)")
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             return error(400, "expected a JSON object")
         if not isinstance(body, dict):
             return error(400, "expected a JSON object")
@@ -238,13 +238,14 @@ class Controller:
         try:
             body = await request.json()
             alerts = [a for a in body["alerts"] if isinstance(a, dict)]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return error(400, "expected an Alertmanager webhook payload (version 4)")
         made: list[Decision] = []
         for alert in alerts:
-            labels = {str(k): str(v) for k, v in dict(alert.get("labels", {})).items()}
-            if alert.get("status") != "firing":
+            raw_labels = alert.get("labels", {})
+            if alert.get("status") != "firing" or not isinstance(raw_labels, dict):
                 continue
+            labels = {str(k): str(v) for k, v in raw_labels.items()}
             name = labels.get("alertname", "unnamed")
             if about_canary(labels) and (decision := await self._rollback(name)) is not None:
                 made.append(decision)

@@ -41,7 +41,15 @@ from redis.exceptions import RedisError
 from pipeline import wsframe
 from pipeline.auth import bearer_ok, read_token
 from pipeline.clientreport import ClientReport
-from pipeline.httpwire import MAX_HEAD, BadRequest, Request, json_error, parse_head, response
+from pipeline.httpwire import (
+    MAX_HEAD,
+    MAX_REQUEST_LINE,
+    BadRequest,
+    Request,
+    json_error,
+    parse_head,
+    response,
+)
 from pipeline.model import MATCH_ID, parse_time
 from pipeline.redisconn import MasterFollower, target_of
 from pipeline.scorestore import ScoreStore
@@ -65,6 +73,26 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 HEARTBEAT = b": hb\n\n"
+MAX_SEQ_DIGITS = 15
+"""A Last-Event-ID is a seq (below 2**53): ASCII digits, at most this many, else 400."""
+RETRY_AFTER_S = 5
+"""What a client refused for holding too many connections is told to wait (Retry-After)."""
+REFUSED_DEADLINE_S = 2.0
+"""How long a connection over the per-address cap may take to send its request head
+before it is closed without an answer (it is answered 429 as soon as the head is in)."""
+REJECTIONS = {
+    400: "malformed",
+    401: "unauthorized",
+    405: "method_not_allowed",
+    408: "header_timeout",
+    411: "malformed",
+    413: "body_too_large",
+    414: "request_line_too_long",
+    429: "per_address_cap",
+    431: "head_too_large",
+}
+"""The `reason` of gameday_edge_rejected_total for each refusal of a request as such;
+bad_last_event_id, bad_telemetry and unknown_path are counted where they are found."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +114,19 @@ class EdgeConfig:
     replay_enabled: bool = True
     """Drill switch: with False, Last-Event-ID is ignored (drills must catch the loss)."""
     header_timeout_s: float = 10.0
+    """A client must send a whole request (head and body) this long after connecting, or
+    after its previous answer on a kept-alive connection; else 408 and close (slowloris)."""
     max_matches: int = 1000
+    """Matches the edge holds at once. A match asked for that nobody has published nor
+    watches yet (a placeholder) makes room for a new one, so made-up ids cannot lock the
+    edge out of real matches."""
+    max_connections_per_address: int = 256
+    """Open connections one client address may hold; the next gets 429 with Retry-After
+    (0: no cap). Browsers hold a few each; a carrier's NAT may put many fans behind one."""
+    connection_cap_exempt: tuple[str, ...] = ("127.0.0.1", "::1")
+    """Addresses the per-address cap does not apply to: the machine's own harness (the
+    benchmarks and `gameday load` run thousands of fans from 127.0.0.1). Other loopback
+    addresses (127.0.0.2, ...) are capped like any client."""
     reuse_port: bool = False
     admin_token_file: Path | None = None
     """Enables `POST /v1/admin/drain` (the rollout controller's rollback) for this token."""
@@ -99,6 +139,12 @@ class EdgeConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.defect_error_ratio <= 1:
             raise ValueError(f"defect_error_ratio must be in [0, 1], got {self.defect_error_ratio}")
+        if self.max_connections_per_address < 0:
+            raise ValueError(
+                f"max_connections_per_address must be >= 0, got {self.max_connections_per_address}"
+            )
+        if self.header_timeout_s <= 0:
+            raise ValueError(f"header_timeout_s must be > 0, got {self.header_timeout_s}")
 
 
 def score_frame(seq: int, payload: bytes) -> bytes:
@@ -165,6 +211,8 @@ class Edge:
             for path, (name, _) in {**STATIC, "/": PAGE}.items()
         }
         self._snapshot_reads: dict[str, asyncio.Future[bytes | None]] = {}
+        self._per_address: dict[str, int] = {}
+        """Open connections per client address (only addresses the cap applies to)."""
         self.token = read_token(config.admin_token_file) if config.admin_token_file else None
         region = config.region
         self._connections = self.metrics.gauge("gameday_sse_connections").labels(
@@ -195,13 +243,46 @@ class Edge:
 
     def match(self, match_id: str) -> MatchFeed | None:
         feed = self.matches.get(match_id)
-        if (
-            feed is None
-            and MATCH_ID.match(match_id)
-            and len(self.matches) < self.config.max_matches
-        ):
+        if feed is not None or not MATCH_ID.match(match_id):
+            return feed
+        if len(self.matches) >= self.config.max_matches:
+            self._evict_placeholder()
+        if len(self.matches) < self.config.max_matches:
             feed = self.matches[match_id] = MatchFeed(match_id)
         return feed
+
+    def _evict_placeholder(self) -> None:
+        """Forget one match that has no state and no fans (asked for, never published)."""
+        for match_id, feed in self.matches.items():
+            if feed.payload is None and not feed.fans and not feed.held:
+                del self.matches[match_id]
+                return
+
+    # --- who may connect ----------------------------------------------------------------
+
+    def admit(self, address: str) -> bool:
+        """Count a new connection from `address`; False when it is over the cap."""
+        cap = self.config.max_connections_per_address
+        if cap == 0 or address in self.config.connection_cap_exempt:
+            return True
+        held = self._per_address.get(address, 0)
+        if held >= cap:
+            return False
+        self._per_address[address] = held + 1
+        return True
+
+    def release(self, address: str) -> None:
+        """A connection `admit` counted has closed."""
+        held = self._per_address.get(address, 0) - 1
+        if held > 0:
+            self._per_address[address] = held
+        else:
+            self._per_address.pop(address, None)
+
+    def rejected(self, reason: str) -> None:
+        self.metrics.counter("gameday_edge_rejected_total").labels(
+            region=self.config.region, reason=reason
+        ).inc()
 
     def _write(self, fan: Fan, frame: bytes) -> bool:
         transport = fan.transport
@@ -516,6 +597,7 @@ class Edge:
             report = ClientReport.parse(body)
         except ValueError as exc:
             reports.labels(region=self.config.region, result="rejected").inc()
+            self.rejected("bad_telemetry")
             return 400, str(exc)
         region = self.config.region
         if report.page_load_s is not None:
@@ -554,25 +636,42 @@ class EdgeProtocol(asyncio.Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._awaiting: tuple[Request, int] | None = None
         """A request whose head is parsed, and the body length it still waits for."""
+        self.address: str | None = None
+        """The client's address, when the per-address cap counted this connection."""
+        self.over_cap = False
+        """The client's address holds too many connections: its request is answered 429."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._arm()
+        peer = self.transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if self.edge.admit(address):
+            self.address = address
+            self._arm()
+        else:
+            self.over_cap = True
+            self._arm(min(REFUSED_DEADLINE_S, self.edge.config.header_timeout_s))
 
-    def _arm(self) -> None:
+    def _arm(self, timeout_s: float | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self.edge.config.header_timeout_s, self._too_slow)
+        self._deadline = loop.call_later(
+            timeout_s or self.edge.config.header_timeout_s, self._too_slow
+        )
 
     def _too_slow(self) -> None:
-        if self.transport is not None and not self.streaming:
-            self.edge.metrics.counter("gameday_sse_disconnects_total").labels(
-                region=self.edge.config.region, reason="request_timeout"
-            ).inc()
-            self.transport.write(json_error(408, "request head not received in time"))
-            self.transport.close()
+        if self.transport is None or self.streaming or self.transport.is_closing():
+            return
+        if self.over_cap:  # never sent a head: no answer is owed
+            self.edge.rejected(REJECTIONS[429])
+            self.transport.abort()
+            return
+        self.edge.metrics.counter("gameday_sse_disconnects_total").labels(
+            region=self.edge.config.region, reason="request_timeout"
+        ).inc()
+        self._fail(BadRequest(408, "request head not received in time"))
 
     def data_received(self, data: bytes) -> None:
         if self.streaming:
@@ -584,14 +683,21 @@ class EdgeProtocol(asyncio.Protocol):
                 elif wsframe.PING in opcodes:
                     self.transport.write(wsframe.frame(b"", wsframe.PONG))
             return  # an SSE client has nothing more to say
+        if self.transport is None or self.transport.is_closing():
+            return
         self.buffer += data
         if self._awaiting is None:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
-                if len(self.buffer) > MAX_HEAD:
-                    self._fail(BadRequest(431, "request head too large"))
+                self._check_partial_head()
                 return
             head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+            if self.over_cap:
+                self._fail(
+                    BadRequest(429, "too many connections from your address"),
+                    {"Retry-After": str(RETRY_AFTER_S)},
+                )
+                return
             try:
                 request = parse_head(head)
                 self._awaiting = (request, request.body_length())
@@ -615,10 +721,23 @@ class EdgeProtocol(asyncio.Protocol):
                 self.transport.write(json_error(500, "internal error"))
                 self.transport.close()
 
-    def _fail(self, error: BadRequest) -> None:
+    def _check_partial_head(self) -> None:
+        """Refuse a head that is already too long before its end arrives."""
+        line_end = self.buffer.find(b"\r\n")
+        if len(self.buffer if line_end < 0 else self.buffer[:line_end]) > MAX_REQUEST_LINE:
+            self._fail(BadRequest(414, f"request line over {MAX_REQUEST_LINE} bytes"))
+        elif len(self.buffer) > MAX_HEAD:
+            self._fail(BadRequest(431, f"request head over {MAX_HEAD} bytes"))
+
+    def _fail(self, error: BadRequest, headers: dict[str, str] | None = None) -> None:
+        """Answer a request refused as such (its head, its size, its timing) and close."""
         assert self.transport is not None
+        if self._deadline is not None:
+            self._deadline.cancel()
         self._count("bad_request", error.status)
-        self.transport.write(json_error(error.status, error.message))
+        self.edge.rejected(REJECTIONS.get(error.status, "malformed"))
+        log.info("refused a request (%d): %s", error.status, error.message)
+        self.transport.write(json_error(error.status, error.message, headers=headers))
         self.transport.close()
 
     def _count(self, route: str, status: int) -> None:
@@ -652,7 +771,9 @@ class EdgeProtocol(asyncio.Protocol):
             self._drain(request)
             return
         if request.method not in ("GET", "HEAD"):
-            self._send(request, "other", json_error(405, f"{request.method} is not allowed"))
+            edge.rejected(REJECTIONS[405])
+            message = f"{request.method[:20]} is not allowed"
+            self._send(request, "other", json_error(405, message, headers={"Allow": "GET, HEAD"}))
             return
         parts = path.strip("/").split("/")
         if path in STATIC or path == "/" or (len(parts) == 2 and parts[0] == "matches"):
@@ -669,10 +790,11 @@ class EdgeProtocol(asyncio.Protocol):
             if not self._defective(request, "snapshot"):
                 await self._snapshot(request, parts[2])
         else:
+            edge.rejected("unknown_path")
             self._send(
                 request,
                 "other",
-                json_error(404, f"no route for {path}", keep_alive=request.keep_alive),
+                json_error(404, f"no route for {path[:80]}", keep_alive=request.keep_alive),
             )
 
     def _healthz(self, request: Request) -> None:
@@ -692,6 +814,7 @@ class EdgeProtocol(asyncio.Protocol):
         if self.edge.token is None:
             self._send(request, "admin", json_error(404, "admin endpoints are not enabled"))
         elif not bearer_ok(request.headers.get("authorization"), self.edge.token):
+            self.edge.rejected(REJECTIONS[401])
             self._send(request, "admin", json_error(401, "missing or wrong bearer token"))
         else:
             body = dumps({"drained": self.edge.drain()})
@@ -763,7 +886,8 @@ class EdgeProtocol(asyncio.Protocol):
         raw = request.headers.get("last-event-id", request.query.get("last_event_id"))
         last_event_id = None
         if raw not in (None, ""):
-            if not raw.isdigit() or len(raw) > 15:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_SEQ_DIGITS:
+                self.edge.rejected("bad_last_event_id")
                 self._send(
                     request,
                     "stream",
@@ -790,6 +914,9 @@ class EdgeProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
+        if self.address is not None:
+            self.edge.release(self.address)
+            self.address = None
         if self.fan_match is not None:
             for fan in list(self.fan_match.fans):
                 if fan.transport is self.transport:

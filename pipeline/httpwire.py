@@ -7,13 +7,23 @@ whole of its HTTP: request line and headers in, status line and headers out.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+MAX_REQUEST_LINE = 4 * 1024
+"""A longer request line is refused with 414."""
 MAX_HEAD = 8 * 1024
+"""A longer request head (request line and headers) is refused with 431."""
 MAX_HEADERS = 64
+"""More header lines are refused with 431."""
 MAX_BODY = 16 * 1024
+"""A longer request body is refused with 413."""
+
+
+UNIQUE_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "last-event-id"})
+"""Headers whose repetition makes a request ambiguous (request smuggling): refused."""
 
 
 class BadRequest(Exception):
@@ -41,7 +51,7 @@ class Request:
             if self.method in ("POST", "PUT"):
                 raise BadRequest(411, "Content-Length is required")
             return 0
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise BadRequest(400, f"Content-Length {raw[:20]!r} is not a number")
         if int(raw) > MAX_BODY:
             raise BadRequest(413, f"request body over {MAX_BODY} bytes")
@@ -62,6 +72,8 @@ def parse_head(head: bytes) -> Request:
     except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
         raise BadRequest(400, "request head is not text") from None
     lines = text.split("\r\n")
+    if len(lines[0]) > MAX_REQUEST_LINE:
+        raise BadRequest(414, f"request line over {MAX_REQUEST_LINE} bytes")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise BadRequest(400, f"malformed request line {lines[0][:80]!r}")
@@ -77,7 +89,10 @@ def parse_head(head: bytes) -> Request:
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise BadRequest(400, f"malformed header line {line[:80]!r}")
-        headers[name.lower()] = value.strip()
+        key = name.lower()
+        if key in UNIQUE_HEADERS and key in headers:
+            raise BadRequest(400, f"{name} given twice")
+        headers[key] = value.strip()
     split = urlsplit(target)
     query = dict(parse_qsl(split.query, keep_blank_values=True))
     return Request(method, unquote(split.path), query, headers, version)
@@ -103,8 +118,12 @@ def response(
     return head if head_only or status == 304 else head + body
 
 
-def json_error(status: int, message: str, *, keep_alive: bool = False) -> bytes:
-    import json
-
+def json_error(
+    status: int,
+    message: str,
+    *,
+    keep_alive: bool = False,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     body = json.dumps({"error": message}).encode()
-    return response(status, body, keep_alive=keep_alive)
+    return response(status, body, keep_alive=keep_alive, headers=headers)

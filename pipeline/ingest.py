@@ -123,17 +123,39 @@ class KafkaOut:
         self._thread.join(2)
 
 
+class LineSplitter:
+    """Raw lines of a byte stream, kept as sent (invalid UTF-8 included), each bounded.
+
+    A line longer than MAX_LINE is cut: its first MAX_LINE bytes come out once (to be
+    refused as oversized) and the rest of it, up to its newline, is skipped, so no part
+    of an over-long line is ever read as a packet of its own.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._skipping = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        self._buffer += chunk
+        while (cut := self._buffer.find(b"\n")) >= 0:
+            if not self._skipping:
+                out.append(self._buffer[:cut])
+            self._skipping = False
+            self._buffer = self._buffer[cut + 1 :]
+        if len(self._buffer) > MAX_LINE:
+            if not self._skipping:
+                out.append(self._buffer[:MAX_LINE])
+            self._buffer, self._skipping = b"", True
+        return out
+
+
 async def lines(response: httpx.Response) -> AsyncIterator[bytes]:
-    """Raw lines of a streamed body, bytes kept as sent (invalid UTF-8 included)."""
-    buffer = b""
+    """Raw lines of a streamed body (LineSplitter)."""
+    splitter = LineSplitter()
     async for chunk in response.aiter_raw():
-        buffer += chunk
-        while (cut := buffer.find(b"\n")) >= 0:
-            yield buffer[:cut]
-            buffer = buffer[cut + 1 :]
-        if len(buffer) > MAX_LINE:  # a packet without an end: reject it, keep reading
-            yield buffer
-            buffer = b""
+        for line in splitter.feed(chunk):
+            yield line
 
 
 class Ingest:
@@ -162,6 +184,10 @@ class Ingest:
                 except InvalidEvent as exc:
                     self._reject(exc, packet, feed)
                     check.set_attribute("rejected", exc.reason)
+                    return False
+                except Exception as exc:  # a parser bug must not stop the stream
+                    log.exception("parser failed on %r", packet[:200])
+                    self._reject(InvalidEvent("internal_error", repr(exc)), packet, feed)
                     return False
                 duplicate = self.config.dedupe_enabled and self.dedupe.seen(event.event_id)
             root.set_attribute("match_id", event.match_id)
@@ -309,8 +335,8 @@ def control_app(ingest: Ingest, token: str) -> web.Application:
         try:
             body = await request.json()
             reason = str(body.get("reason", "unspecified"))[:200]
-        except (ValueError, AttributeError):
-            return error(400, 'expected {"reason": "..."}')
+        except (ValueError, AttributeError, RecursionError):
+            return error(400, 'expected a JSON object {"reason": "..."}')
         status, answer = ingest.force_fallback(reason)
         return web.json_response(answer, status=status)
 

@@ -48,8 +48,35 @@ MATCH_ID: Final = re.compile(r"^([a-z0-9]{2,8})-([a-z0-9]{2,8})(?:-[a-z0-9]{1,16
 optional suffix tells apart two meetings of the same teams: `gha-pan-final`."""
 
 MAX_PACKET_BYTES: Final = 16 * 1024
+"""A packet longer than this is refused before it is decoded or parsed."""
+MAX_DEPTH: Final = 8
+"""How deeply a packet's JSON may nest. A valid event is one flat object (depth 1); the
+depth is measured on the raw bytes before parsing, so no packet reaches the parser's
+recursion."""
 MAX_TEXT: Final = 200
+"""The longest text field (ids, team, player), in characters."""
 MAX_FUTURE: Final = timedelta(minutes=5)
+"""How far ahead of the receiver's clock `occurred_at` may be (vendor clock skew)."""
+REASONS: Final = {
+    "oversized": f"the packet is over {MAX_PACKET_BYTES} bytes, or a text over {MAX_TEXT}",
+    "bad_utf8": "the packet is not valid UTF-8",
+    "too_deep": f"the JSON nests deeper than {MAX_DEPTH}",
+    "not_json": "the packet is not JSON (NaN and Infinity included)",
+    "not_object": "the JSON is not an object",
+    "unknown_field": "a field the event format does not have",
+    "missing_field": "a required field is missing (or null)",
+    "wrong_type": "a text field is not a string, is empty or holds control characters",
+    "bad_match_id": "match_id is not HOME-AWAY team codes",
+    "bad_seq": "seq is not a positive integer below 2**53",
+    "unknown_type": "type is not one of the event types",
+    "bad_timestamp": "occurred_at is not RFC 3339 with a zone, or out of range",
+    "future_timestamp": "occurred_at is more than MAX_FUTURE ahead",
+    "unknown_team": "team does not play in the match",
+    "bad_minute": "minute is not an integer 0-200",
+    "wrong_match": "the event names another match than the one it was posted to (vendor)",
+    "internal_error": "the parser itself failed (a bug: logged with its traceback)",
+}
+"""Every reason a packet is refused for: the `reason` label of the rejection metrics."""
 FIELDS: Final = (
     "event_id",
     "match_id",
@@ -67,6 +94,8 @@ class InvalidEvent(ValueError):
     """A packet that is not a valid match event. `reason` is a short label for metrics."""
 
     def __init__(self, reason: str, message: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"undeclared rejection reason {reason!r}")
         super().__init__(message)
         self.reason = reason
 
@@ -109,7 +138,7 @@ class MatchEvent:
     ) -> MatchEvent:
         """Validate one vendor packet. Raises InvalidEvent naming what is wrong."""
         raw = _decode(packet)
-        unknown = sorted(set(raw) - set(FIELDS))
+        unknown = sorted(map(str, set(raw) - set(FIELDS)))
         if unknown:
             raise InvalidEvent("unknown_field", f"unknown field(s): {', '.join(unknown)}")
         for name in ("event_id", "match_id", "seq", "type", "occurred_at"):
@@ -122,12 +151,12 @@ class MatchEvent:
         if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**53:
             raise InvalidEvent("bad_seq", f"seq must be a positive integer, got {seq!r}")
         kind = raw["type"]
-        if kind not in EVENT_TYPES:
+        if not isinstance(kind, str) or kind not in EVENT_TYPES:
             raise InvalidEvent("unknown_type", f"type {kind!r} is not one of {sorted(EVENT_TYPES)}")
         occurred_at = _required(raw, "occurred_at")
         try:
             moment = parse_time(occurred_at)
-        except ValueError:
+        except (ValueError, OverflowError):  # year 9999 west of UTC overflows
             raise InvalidEvent(
                 "bad_timestamp", f"occurred_at {occurred_at!r} is not RFC 3339 with a zone"
             ) from None
@@ -169,22 +198,50 @@ def _decode(packet: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(packet, Mapping):
         return packet
     if isinstance(packet, str):
-        packet = packet.encode()
+        packet = packet.encode("utf-8", "surrogatepass")  # a lone surrogate: bad_utf8 below
     if len(packet) > MAX_PACKET_BYTES:
         raise InvalidEvent("oversized", f"packet of {len(packet)} bytes exceeds {MAX_PACKET_BYTES}")
     try:
         text = packet.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidEvent("bad_utf8", "packet is not valid UTF-8") from None
+    if _nesting(packet) > MAX_DEPTH:
+        raise InvalidEvent("too_deep", f"packet nests deeper than {MAX_DEPTH}")
     try:
         raw = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
+    except RecursionError:  # pragma: no cover - _nesting() refuses such packets first
         raise InvalidEvent("too_deep", "packet nests too deeply") from None
     except ValueError as exc:
         raise InvalidEvent("not_json", f"packet is not JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise InvalidEvent("not_object", f"packet is a JSON {type(raw).__name__}, not an object")
     return raw
+
+
+def _nesting(packet: bytes) -> int:
+    """The deepest nesting of JSON arrays and objects in `packet`, brackets inside strings
+    not counted. Cheap for a valid event: with no more brackets than MAX_DEPTH it cannot
+    nest deeper, and the bytes are not walked."""
+    if packet.count(b"[") + packet.count(b"{") <= MAX_DEPTH:
+        return 0
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in packet:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def _reject_constant(name: str) -> float:

@@ -127,6 +127,13 @@ CATALOG: dict[str, MetricSpec] = {
             "route",
             "status",
         ),
+        _c(
+            "gameday_edge_rejected_total",
+            "Requests and connections an edge refused, by reason (pipeline/edge.py "
+            "REJECTIONS: malformed, header_timeout, per_address_cap, bad_last_event_id, ...).",
+            "region",
+            "reason",
+        ),
         # --- what fans' browsers report (POST /v1/telemetry on an edge) -----------------
         _h(
             "gameday_client_update_delay_seconds",

@@ -43,6 +43,8 @@ def packets_of(body: bytes, content_type: str) -> list[bytes]:
         value = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"body is not JSON ({exc}); send raw packets as text/plain") from None
+    except RecursionError:
+        raise ValueError("body nests too deeply; send raw packets as text/plain") from None
     if isinstance(value, list):
         return [compact(item) for item in value]
     if isinstance(value, dict):
@@ -98,7 +100,7 @@ class ControlApp:
         try:
             body = json.loads(await request.read())
             mode = self.vendor.set_mode(body.get("mode") if isinstance(body, dict) else None)
-        except ValueError:
+        except (ValueError, RecursionError):
             return error(400, 'body must be {"mode": "normal"} or {"mode": "silent"}')
         return web.json_response({"mode": mode})
 

@@ -52,7 +52,7 @@ class AuditLog:
         for line in lines:
             if line.strip():
                 record = json.loads(line)
-                event = MatchEvent.parse(record.pop("event"), now=_TRUSTED_NOW)
+                event = MatchEvent.parse_any(record.pop("event"), now=_TRUSTED_NOW)
                 out.append((event, record))
         return out
 

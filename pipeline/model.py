@@ -11,6 +11,9 @@ Rules (DESIGN.md):
   it under review until it is confirmed or overturned;
 - kickoff makes the match live (also after half_time); half_time pauses it; full_time
   ends it.
+- score_correction (a match official's, through the corrections service) sets the score:
+  it adds to each team what makes the score the one it names; correction_revoked naming
+  it takes that back. Later goals count on top.
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ EVENT_TYPES: Final = frozenset(get_args(EventType))
 SCORING: Final = frozenset({"goal", "own_goal", "penalty_goal"})
 NEEDS_TEAM: Final = SCORING | {"yellow_card", "red_card", "substitution"}
 NEEDS_REF: Final = frozenset({"goal_confirmed", "goal_overturned"})
+
+OfficialType = Literal["score_correction", "correction_revoked"]
+OFFICIAL_TYPES: Final = frozenset(get_args(OfficialType))
+"""Events only the corrections service makes (a match official's decision), never a
+vendor: `parse()` refuses them (unknown_type); `parse_any()` reads them from Kafka and the
+audit trail. A score_correction sets `score` ({HOME: n, AWAY: n}) with a `reason` and the
+`official`; a correction_revoked names one (`ref_event_id`) and undoes it."""
+OFFICIAL_FIELDS: Final = ("score", "reason", "official")
+MAX_SCORE: Final = 99
 
 Status = Literal["scheduled", "live", "half_time", "full_time"]
 
@@ -125,12 +137,16 @@ class MatchEvent:
     event_id: str
     match_id: str
     seq: int
-    type: EventType
+    type: EventType | OfficialType
     occurred_at: str
     team: str | None = None
     player: str | None = None
     minute: int | None = None
     ref_event_id: str | None = None
+    score: tuple[int, int] | None = None
+    """score_correction only: (home, away)."""
+    reason: str | None = None
+    official: str | None = None
 
     @classmethod
     def parse(
@@ -188,10 +204,38 @@ class MatchEvent:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in FIELDS}
+        out = {name: getattr(self, name) for name in FIELDS}
+        if self.type in OFFICIAL_TYPES:
+            home, away = teams_of(self.match_id)
+            score = None if self.score is None else {home: self.score[0], away: self.score[1]}
+            out.update(score=score, reason=self.reason, official=self.official)
+        return out
 
     def encode(self) -> bytes:
         return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def parse_any(
+        cls, packet: bytes | str | Mapping[str, Any], *, now: datetime | None = None
+    ) -> MatchEvent:
+        """A vendor's event or an official's (what Kafka and the audit trail hold)."""
+        raw = _decode(packet)
+        if raw.get("type") not in OFFICIAL_TYPES:
+            return cls.parse(raw, now=now)
+        kind = cast(OfficialType, raw["type"])
+        # The fields every event has are checked by parse() itself, under a vendor type
+        # with the same needs (a revocation, like goal_overturned, needs ref_event_id).
+        shared = {k: v for k, v in raw.items() if k not in OFFICIAL_FIELDS}
+        shared["type"] = "goal_overturned" if kind == "correction_revoked" else "kickoff"
+        base = cls.parse(shared, now=now)
+        home, away = teams_of(base.match_id)
+        return replace(
+            base,
+            type=kind,
+            score=_score(raw.get("score"), home, away) if kind == "score_correction" else None,
+            reason=_required(raw, "reason"),
+            official=_required(raw, "official"),
+        )
 
 
 def _decode(packet: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -244,6 +288,18 @@ def _nesting(packet: bytes) -> int:
     return deepest
 
 
+def _score(value: object, home: str, away: str) -> tuple[int, int]:
+    """{HOME: n, AWAY: n} with both teams and nothing else, 0 <= n <= MAX_SCORE."""
+    if value is None:
+        raise InvalidEvent("missing_field", "a score_correction needs a score")
+    if not isinstance(value, dict) or set(value) != {home, away}:
+        raise InvalidEvent("wrong_type", f"score must be {{{home!r}: n, {away!r}: n}}")
+    goals = [value[home], value[away]]
+    if any(not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_SCORE for n in goals):
+        raise InvalidEvent("wrong_type", f"a score is an integer 0-{MAX_SCORE}, got {value!r}")
+    return goals[0], goals[1]
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed")
 
@@ -278,6 +334,18 @@ class Goal:
     under_review: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """An official's score_correction as applied: what it added to each team's score
+    (the score it set less the score before it), until a correction_revoked names it."""
+
+    event_id: str
+    delta: tuple[int, int]
+    reason: str | None
+    official: str | None
+    revoked_by: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScoreState:
     match_id: str
@@ -289,6 +357,7 @@ class ScoreState:
     goals: tuple[Goal, ...] = ()
     kickoff_at: str | None = None
     last_event: MatchEvent | None = None
+    corrections: tuple[Correction, ...] = ()
 
     @classmethod
     def new(cls, match_id: str) -> ScoreState:
@@ -300,6 +369,10 @@ class ScoreState:
         counts = {self.home: 0, self.away: 0}
         for goal in self.goals:
             counts[goal.team] += 1
+        for c in self.corrections:  # a goal overturned after a correction never goes below 0
+            if c.revoked_by is None:
+                counts[self.home] = max(0, counts[self.home] + c.delta[0])
+                counts[self.away] = max(0, counts[self.away] + c.delta[1])
         return counts
 
     @property
@@ -315,7 +388,7 @@ class ScoreState:
         if event.match_id != self.match_id:
             raise ValueError(f"event for {event.match_id} applied to {self.match_id}")
         goals, status, kickoff_at = self.goals, self.status, self.kickoff_at
-        kind = event.type
+        corrections, kind = self.corrections, event.type
         if kind in SCORING and event.team is not None:
             goals = (*goals, Goal(event.event_id, event.team, event.player, event.minute))
         elif kind == "var_review":
@@ -331,6 +404,8 @@ class ScoreState:
             status = "half_time"
         elif kind == "full_time":
             status = "full_time"
+        elif kind in OFFICIAL_TYPES:
+            corrections = self._corrected(event)
         minute = event.minute if event.minute is not None else self.minute
         return replace(
             self,
@@ -340,7 +415,22 @@ class ScoreState:
             goals=goals,
             kickoff_at=kickoff_at,
             last_event=event,
+            corrections=corrections,
         )
+
+    def _corrected(self, event: MatchEvent) -> tuple[Correction, ...]:
+        if event.type == "correction_revoked":
+            return tuple(
+                replace(c, revoked_by=event.event_id)
+                if c.event_id == event.ref_event_id and c.revoked_by is None
+                else c
+                for c in self.corrections
+            )
+        if event.score is None:
+            return self.corrections
+        now = self.score
+        delta = (event.score[0] - now[self.home], event.score[1] - now[self.away])
+        return (*self.corrections, Correction(event.event_id, delta, event.reason, event.official))
 
     def to_json(self) -> dict[str, Any]:
         """The state as fans receive it, less the delivery fields the pipeline adds."""
@@ -368,7 +458,21 @@ class ScoreState:
             ],
             "event": self.last_event.to_json() if self.last_event else None,
             "occurred_at": self.last_event.occurred_at if self.last_event else None,
+            **({"corrections": self._corrections_json()} if self.corrections else {}),
         }
+
+    def _corrections_json(self) -> list[dict[str, Any]]:
+        """Only in states of a corrected match: fans' payloads are otherwise unchanged."""
+        return [
+            {
+                "event_id": c.event_id,
+                "delta": {self.home: c.delta[0], self.away: c.delta[1]},
+                "reason": c.reason,
+                "official": c.official,
+                "revoked_by": c.revoked_by,
+            }
+            for c in self.corrections
+        ]
 
 
 def _update(

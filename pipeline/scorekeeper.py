@@ -9,14 +9,22 @@ Durability order, per event: Redis apply (atomic, seq-checked Lua) -> WAIT for t
 replica -> audit log -> Kafka offset commit. A crash anywhere re-reads the event and
 the seq check makes the replay harmless. A failover is followed through Sentinel; what
 the new master lost is re-applied from memory by the apply itself or the reconciler.
+
+An official's correction (pipeline/corrections.py) comes through Kafka too, and is
+applied at once after the last event applied, unless `corrections_rules.refusal()` says
+no. So one match has two sources; what fans get is one sequence: every applied event is
+published with the next seq (the same as the vendor's until a correction takes one; the
+vendor's own seq goes on ordering the vendor's events, filling gaps and the audit's
+`source_seq`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +36,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from redis.exceptions import RedisError
 
 from pipeline.audit import AuditLog
-from pipeline.model import InvalidEvent, MatchEvent, ScoreState, format_time
+from pipeline.corrections_rules import refusal
+from pipeline.model import OFFICIAL_TYPES, InvalidEvent, MatchEvent, ScoreState, format_time
 from pipeline.offsets import OffsetTracker
 from pipeline.redisconn import MasterFollower, target_of
 from pipeline.scorestore import APPLIED, ScoreStore
@@ -104,6 +113,10 @@ class MatchBook:
     vendor_ahead: int = 0
 
 
+def _ids(event: MatchEvent) -> tuple[str, str]:
+    return event.match_id, event.event_id
+
+
 def _headers(message: Message) -> dict[str, str]:
     out: dict[str, str] = {}
     for header in message.headers() or []:
@@ -143,17 +156,19 @@ class Scorekeeper:
     def load_audit(self) -> None:
         """Rebuild every match from the audit trail (what was durably applied before)."""
         for match_id in self.audit.matches():
-            book = self.book(match_id)
+            book, vendor_seq = self.book(match_id), 0
             for event, context in self.audit.records(match_id):
                 if event.seq == book.state.seq + 1:
                     book.state = book.state.apply(event)
+                    if event.type not in OFFICIAL_TYPES:
+                        vendor_seq = int(context.get("source_seq", event.seq))
                     book.payloads[event.seq] = self._payload(
                         book.state,
                         str(context.get("feed", "primary")),
                         str(context.get("published_at", "")),
                         context.get("traceparent"),
                     )
-            book.sequencer = Sequencer(last_seq=book.state.seq)
+            book.sequencer = Sequencer(last_seq=vendor_seq)
             log.info("%s: rebuilt from the audit trail up to seq %d", match_id, book.state.seq)
 
     # --- Redis ------------------------------------------------------------------------
@@ -231,6 +246,9 @@ class Scorekeeper:
 
     async def _handle(self, pending: Pending) -> None:
         book = self.book(pending.event.match_id)
+        if pending.event.type in OFFICIAL_TYPES:
+            await self._official(book, pending)
+            return
         offered = book.sequencer.offer(pending)
         if offered.dropped is not None:
             self.metrics.counter("gameday_scorekeeper_rejected_total").labels(
@@ -242,8 +260,25 @@ class Scorekeeper:
             await self.apply(book, ready)
         book.gap_since = None if book.sequencer.held == 0 else (book.gap_since or time.monotonic())
 
+    async def _official(self, book: MatchBook, pending: Pending) -> None:
+        """A correction goes right after the last event applied, or nowhere."""
+        refused = refusal(book.state, pending.event)
+        if refused is not None:
+            self.metrics.counter("gameday_scorekeeper_rejected_total").labels(
+                reason=f"correction_{refused}"
+            ).inc()
+            log.warning("%s: correction %s refused: %s", *_ids(pending.event), refused)
+            self.offsets.finished(pending.partition, pending.offset)
+            return
+        last = book.payloads.get(book.state.seq)  # fans keep the feed they were on
+        pending.feed = str(json.loads(last).get("feed", "primary")) if last else "primary"
+        await self.apply(book, pending)
+
     async def apply(self, book: MatchBook, pending: Pending) -> None:
+        source_seq = pending.event.seq
         event = pending.event
+        if event.seq != book.state.seq + 1:  # fans get the next seq (corrections took some)
+            event = replace(event, seq=book.state.seq + 1)
         context = propagator.extract(pending.carrier)
         attributes: dict[str, str | int] = {
             "match_id": event.match_id,
@@ -285,6 +320,7 @@ class Scorekeeper:
             offset=pending.offset,
             traceparent=carrier.get("traceparent"),
             published_at=published_at,
+            **({} if event.type in OFFICIAL_TYPES else {"source_seq": source_seq}),
         )
         self.metrics.counter("gameday_scorekeeper_applied_total").labels(
             event_type=event.type
@@ -341,7 +377,7 @@ class Scorekeeper:
         """Fetch seqs after the applied one up to `upto` from the vendor and apply them."""
         match_id = book.state.match_id
         try:
-            events = await self.vendor_events(match_id, book.state.seq)
+            events = await self.vendor_events(match_id, book.sequencer.last_seq)
         except (httpx.HTTPError, ValueError) as exc:
             self.metrics.counter("gameday_scorekeeper_gap_fills_total").labels(result="error").inc()
             log.warning("%s: gap fill from the vendor failed: %s", match_id, exc)
@@ -380,10 +416,11 @@ class Scorekeeper:
         """Compare Redis with what was applied; catch up with a vendor the stream missed."""
         for book in list(self.books.values()):
             match_id = book.state.match_id
-            if book.vendor_ahead > book.state.seq:  # ahead a whole interval: the tail was lost
+            vendor_seq = book.sequencer.last_seq  # the vendor's numbering, not the fans'
+            if book.vendor_ahead > vendor_seq:  # ahead a whole interval: the tail was lost
                 await self.fill(book, book.vendor_ahead, "reconcile")
             try:
-                events = await self.vendor_events(match_id, book.state.seq)
+                events = await self.vendor_events(match_id, book.sequencer.last_seq)
                 book.vendor_ahead = max((e.seq for e in events), default=0)
             except (httpx.HTTPError, ValueError):
                 book.vendor_ahead = 0
@@ -462,7 +499,7 @@ class Scorekeeper:
         self.offsets.started(partition, offset)
         headers = _headers(message)
         try:
-            event = MatchEvent.parse(value)
+            event = MatchEvent.parse_any(value)
         except InvalidEvent as exc:
             self.metrics.counter("gameday_scorekeeper_rejected_total").labels(
                 reason="invalid"

@@ -367,7 +367,7 @@ async def _chaostoolkit(args: argparse.Namespace) -> int:
         return EXIT_OK
     try:
         doc = json.loads(args.experiment.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not JSON, not UTF-8
         raise ValueError(f"{args.experiment}: cannot read the experiment ({exc})") from None
     raw = scenario_of(doc, str(args.experiment))
     parse(raw, str(args.experiment))  # refuses what a drill could not run

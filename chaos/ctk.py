@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import yaml
 
-from chaos.scenario import Probe, Scenario, ScenarioError, parse
+from chaos.scenario import Probe, Scenario, ScenarioError, file_error, parse
 
 TOXIC_ACTIONS: Final = "chaostoxi.toxic.actions"
 PROXY_ACTIONS: Final = "chaostoxi.proxy.actions"
@@ -266,11 +266,13 @@ def _probes(hypothesis: Any, source: str) -> list[Probe]:
 
 def load_experiment(path: Path) -> Scenario:
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"{path}: not valid JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        raise ScenarioError(f"{path}: cannot read the experiment ({file_error(exc)})") from None
     return import_experiment(doc, str(path))
 
 

@@ -445,12 +445,25 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                 f"unknown drill {name_or_path!r}; known: {', '.join(available_scenarios())}"
             )
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such file") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario ({file_error(exc)})") from None
     return parse(raw, str(path))
+
+
+def file_error(exc: BaseException) -> str:
+    """A file error in a few words: no traceback, no repeated path."""
+    if isinstance(exc, RecursionError):
+        return "it nests too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text: byte {exc.start}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def available_scenarios() -> list[str]:

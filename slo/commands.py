@@ -29,7 +29,11 @@ def _specs(args: argparse.Namespace) -> list[Slo]:
 
 def rules(args: argparse.Namespace) -> int:
     slos = _specs(args)
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _say(f"gameday slo rules: --out {args.out}: cannot make the directory ({exc.strerror})")
+        return EXIT_BAD_INPUT
     for name, content in rule_files(slos, time_scale=args.time_scale).items():
         (args.out / name).write_text(dump(content))
         _say(f"gameday slo rules: wrote {args.out / name}")

@@ -346,11 +346,21 @@ def load(paths: Iterable[Path]) -> list[Slo]:
     slos: list[Slo] = []
     for path in paths:
         try:
-            docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+            docs = [
+                d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None
+            ]
         except FileNotFoundError:
             raise SpecError(str(path), "no such file") from None
         except yaml.YAMLError as exc:
             raise SpecError(str(path), f"not valid YAML ({exc})") from None
+        except RecursionError:
+            raise SpecError(str(path), "cannot read the spec (it nests too deeply)") from None
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                str(path), f"cannot read the spec (not UTF-8: byte {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise SpecError(str(path), f"cannot read the spec ({exc.strerror or exc})") from None
         if not docs:
             raise SpecError(str(path), "holds no SLO")
         for item in docs:

@@ -119,6 +119,10 @@ def load_script(name_or_path: str | Path) -> Script:
         raise ValueError(f"{path}: cannot read script ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: cannot read script (not UTF-8: byte {exc.start})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: cannot read script (it nests too deeply)") from None
     return parse_script(raw, source=str(path))
 
 

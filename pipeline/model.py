@@ -174,7 +174,8 @@ class MatchEvent:
             moment = parse_time(occurred_at)
         except (ValueError, OverflowError):  # year 9999 west of UTC overflows
             raise InvalidEvent(
-                "bad_timestamp", f"occurred_at {occurred_at!r} is not RFC 3339 with a zone"
+                "bad_timestamp",
+                f"occurred_at {occurred_at!r} is not an RFC 3339 time with a zone in range",
             ) from None
         if moment > (now or datetime.now(UTC)) + MAX_FUTURE:
             raise InvalidEvent("future_timestamp", f"occurred_at {occurred_at} is in the future")

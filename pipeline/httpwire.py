@@ -74,6 +74,8 @@ def parse_head(head: bytes) -> Request:
     lines = text.split("\r\n")
     if len(lines[0]) > MAX_REQUEST_LINE:
         raise BadRequest(414, f"request line over {MAX_REQUEST_LINE} bytes")
+    if len(head) > MAX_HEAD:
+        raise BadRequest(431, f"request head over {MAX_HEAD} bytes")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise BadRequest(400, f"malformed request line {lines[0][:80]!r}")

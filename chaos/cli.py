@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
             help="include the SLO burn and budget row (needs the SLO rules)",
         )
 
+    from chaos.correctcmd import add_parser as add_correct_parser
     from chaos.drillcmd import add_parser as add_drill_parser
     from loadtests.run import add_parser as add_load_parser
     from slo.commands import add_parser as add_slo_parser
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     add_slo_parser(sub, _positive_float)
     add_drill_parser(sub, _positive_float)
     add_load_parser(sub)
+    add_correct_parser(sub)
 
     trace = sub.add_parser("trace", help="read the pipeline's traces")
     trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
@@ -323,6 +325,12 @@ async def _drill(args: argparse.Namespace) -> int:
     return await run(args)
 
 
+async def _correct(args: argparse.Namespace) -> int:
+    from chaos.correctcmd import run
+
+    return await run(args)
+
+
 async def _slo(args: argparse.Namespace) -> int:
     from slo.commands import run
 
@@ -391,6 +399,7 @@ COMMANDS = {
     "chaostoolkit": _chaostoolkit,
     "load": _load,
     "dashboards": _dashboards,
+    "correct": _correct,
 }
 SYNC_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"bench": _bench}
 

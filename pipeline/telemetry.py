@@ -221,6 +221,20 @@ CATALOG: dict[str, MetricSpec] = {
             "decision",
             "reason",
         ),
+        # --- corrections (pipeline/corrections.py) ---------------------------------------
+        _c(
+            "gameday_corrections_requests_total",
+            "Calls to the corrections service by method and outcome: ok, or why refused "
+            "(unauthenticated, permission_denied, bad_match_id, bad_field, unknown_match, "
+            "stale, duplicate, unknown_ref, refused_by_scorekeeper, kafka_unavailable).",
+            "method",
+            "outcome",
+        ),
+        _h(
+            "gameday_corrections_apply_seconds",
+            "A correction produced to Kafka until the scorekeeper applied it (audit trail).",
+            LATENCY_BUCKETS,
+        ),
     )
 }
 

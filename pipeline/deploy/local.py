@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from pipeline import env
+from pipeline.corrections_auth import make_tokens_file
 from pipeline.deploy import configs, health
 from pipeline.deploy.base import ServiceStatus, StackStatus
 from pipeline.deploy.components import Component, Link, bind, write_file
@@ -49,8 +50,8 @@ from pipeline.deploy.process import (
     spawn,
     stop_all,
 )
+from pipeline.deploy.services import CORRECTIONS_TOKENS, PipelineLayout, link_port_names
 from pipeline.deploy.services import PORTS as PIPELINE_PORTS
-from pipeline.deploy.services import PipelineLayout, link_port_names
 from pipeline.deploy.services import links as all_links
 from pipeline.deploy.tools import Tools
 from pipeline.deploy.toxiproxy import Toxiproxy
@@ -216,6 +217,7 @@ class LocalDeployment:
         fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32) + "\n")
+        make_tokens_file(self.run_dir / CORRECTIONS_TOKENS)
         self._write_configs()
         self._write_state()
 

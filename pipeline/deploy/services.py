@@ -1,6 +1,6 @@
 """The pipeline's own processes in the local stack: feed, ingest, scorekeeper, the edges
-(one stable edge per region, and the canary edge in CANARY_REGION) and the rollout
-controller.
+(one stable edge per region, and the canary edge in CANARY_REGION), the rollout
+controller and the corrections service.
 
 Each runs as `python -m pipeline.MODULE --config RUN/pipeline/SERVICE.json`, reaching the
 vendors and Redis through its own Toxiproxy links, so chaos can cut any of them alone.
@@ -19,6 +19,7 @@ from typing import Any
 
 from pipeline.config import to_json
 from pipeline.control import ControlConfig
+from pipeline.corrections import CorrectionsConfig, ready
 from pipeline.deploy import health, settings
 from pipeline.deploy.components import Component, Link, bind, write_file
 from pipeline.edge import EdgeConfig
@@ -48,8 +49,12 @@ PORTS = (
     "ingest-control",
     "scorekeeper-metrics",
     "control",
+    "corrections",
+    "corrections-metrics",
     *EDGES,
 )
+CORRECTIONS_TOKENS = "corrections-tokens.json"
+"""The viewer's and editor's tokens for the corrections service (`gameday up`, 0600)."""
 
 
 def links(ports: dict[str, int]) -> list[Link]:
@@ -188,6 +193,16 @@ class PipelineLayout:
             canary_url=f"http://{self._local('edge-canary')}",
             ingest_control_url=f"http://{self._local('ingest-control')}",
         )
+        typed["corrections"] = CorrectionsConfig(
+            port=self.ports["corrections"],
+            metrics_port=self.ports["corrections-metrics"],
+            kafka_bootstrap=self._local("kafka"),
+            topic=SCORE_TOPIC,
+            audit_dir=rd / "audit",
+            admin_token_file=token,
+            tokens_file=rd / CORRECTIONS_TOKENS,
+            trace_dir=rd / "traces",
+        )
         typed = settings.apply(typed, self.settings)
         return {"feed": feed, **{name: to_json(config) for name, config in typed.items()}}
 
@@ -257,6 +272,16 @@ class PipelineLayout:
                 metrics=control,
             )
         )
+        corrections = self._local("corrections")
+        out.append(
+            Component(
+                name="corrections",
+                argv=argv("corrections", "corrections"),
+                url=f"grpc://{corrections}",
+                check=bind(ready, corrections),
+                metrics=self._local("corrections-metrics"),
+            )
+        )
         return out
 
     def endpoints(self) -> dict[str, Any]:
@@ -268,4 +293,6 @@ class PipelineLayout:
             "canary_edge": f"http://{self._local('edge-canary')}",
             "rollout_control": f"http://{self._local('control')}",
             "ingest_control": f"http://{self._local('ingest-control')}",
+            "corrections": self._local("corrections"),
+            "corrections_tokens_file": str(self.run_dir / CORRECTIONS_TOKENS),
         }

@@ -1,0 +1,411 @@
+"""The score-correction service: match officials correct a score over gRPC (issue 9).
+
+`pipeline/corrections.proto` is the contract. Every call needs a bearer token
+(`corrections_auth`): a missing or unknown one is UNAUTHENTICATED, a role too low
+PERMISSION_DENIED. A correction is an event like any other: the service checks it
+(`corrections_rules`), produces it to Kafka (idempotent producer, acks=all, keyed by
+match id, as ingest does), and the scorekeeper applies it in order, to Redis and the
+audit trail. The service never writes Redis: it reads what was applied from the audit
+trail, read-only, to answer GetMatch/ListCorrections, to refuse a correction older than
+the last accepted event before producing it, and to wait (`apply_wait_s`) until the
+scorekeeper applied the one it produced, so that the official learns its seq. Should a
+newer event beat the correction to the scorekeeper, the scorekeeper refuses it and so
+does the answer (FAILED_PRECONDITION).
+
+Errors: every refusal is a `Refused` (status + reason), counted in
+`gameday_corrections_requests_total{method, outcome}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from pipeline import corrections_pb2 as pb
+from pipeline import corrections_pb2_grpc as pb_grpc
+from pipeline.corrections_auth import Principal, Role, Tokens
+from pipeline.corrections_log import AuditReader
+from pipeline.corrections_rules import (
+    Refused,
+    check,
+    correction_id,
+    official_event,
+    refusal,
+    valid_match_id,
+)
+from pipeline.model import OFFICIAL_TYPES, MatchEvent, ScoreState
+from pipeline.service import main, with_telemetry
+from pipeline.telemetry import Metrics
+
+log = logging.getLogger("corrections")
+propagator = TraceContextTextMapPropagator()
+T = TypeVar("T")
+METHODS = ("GetMatch", "ListCorrections", "CorrectScore", "RevokeCorrection")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectionsConfig:
+    port: int
+    metrics_port: int
+    kafka_bootstrap: str
+    topic: str
+    audit_dir: Path
+    """The scorekeeper's audit trail, read here and never written."""
+    admin_token_file: Path
+    tokens_file: Path
+    host: str = "127.0.0.1"
+    trace_dir: Path | None = None
+    apply_wait_s: float = 3.0
+    """How long an answer waits for the scorekeeper to apply the correction."""
+    produce_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.apply_wait_s < 0 or self.produce_timeout_s <= 0:
+            raise ValueError("apply_wait_s must be >= 0 and produce_timeout_s > 0")
+
+
+class KafkaSender:
+    """An idempotent producer polled by its own thread; `send` waits for the broker."""
+
+    def __init__(self, bootstrap: str, *, timeout_s: float) -> None:
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 0,
+                "message.timeout.ms": int(timeout_s * 1000),
+            }
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    async def send(self, topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: KafkaError | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(Refused("UNAVAILABLE", "kafka_unavailable", str(error)))
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            loop.call_soon_threadsafe(settle, error)
+
+        self.producer.produce(
+            topic,
+            key=key,
+            value=value,
+            on_delivery=delivered,
+            headers=[(k, v.encode()) for k, v in headers.items()],
+        )
+        await done
+
+    def close(self) -> None:
+        self.producer.flush(5)
+        self._stop.set()
+        self._thread.join(2)
+
+
+class CorrectionsService(pb_grpc.CorrectionsServicer):
+    def __init__(
+        self,
+        config: CorrectionsConfig,
+        *,
+        tokens: Tokens,
+        send: Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]],
+        reader: AuditReader | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = config
+        self.tokens = tokens
+        self.send = send
+        self.reader = reader or AuditReader(config.audit_dir)
+        self.metrics = metrics or Metrics()
+        self.tracer = trace.get_tracer("gameday.corrections")
+        requests = self.metrics.counter("gameday_corrections_requests_total")
+        for method in METHODS:  # at 0, so the first refusal is an increase
+            requests.labels(method=method, outcome="ok")
+
+    # --- the calls ------------------------------------------------------------------
+
+    async def GetMatch(
+        self, request: pb.GetMatchRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Match:
+        async def work(_who: Principal) -> pb.Match:
+            return _match(self._known(request.match_id))
+
+        return await self._call("GetMatch", context, "viewer", work)
+
+    async def ListCorrections(
+        self, request: pb.ListCorrectionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListCorrectionsResponse:
+        async def work(_who: Principal) -> pb.ListCorrectionsResponse:
+            state = self._known(request.match_id)
+            return pb.ListCorrectionsResponse(corrections=_corrections(self.reader, state))
+
+        return await self._call("ListCorrections", context, "viewer", work)
+
+    async def CorrectScore(
+        self, request: pb.CorrectScoreRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Receipt:
+        async def work(who: Principal) -> pb.Receipt:
+            state = self._known(request.match_id)
+            if state.status == "full_time" and not who.may("admin"):
+                raise Refused(
+                    "PERMISSION_DENIED",
+                    "permission_denied",
+                    f"{request.match_id} is over: only an admin may correct its score now",
+                )
+            if not (request.HasField("home") and request.HasField("away")):
+                raise Refused("INVALID_ARGUMENT", "bad_field", "home and away are both required")
+            event = official_event(
+                {
+                    "event_id": correction_id(request.correction_id),
+                    "match_id": request.match_id,
+                    "seq": state.seq + 1,
+                    "type": "score_correction",
+                    "occurred_at": request.occurred_at,
+                    "score": {state.home: request.home, state.away: request.away},
+                    "reason": request.reason or None,
+                    "official": who.name,
+                }
+            )
+            return await self._submit(state, event)
+
+        return await self._call("CorrectScore", context, "editor", work)
+
+    async def RevokeCorrection(
+        self, request: pb.RevokeCorrectionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Receipt:
+        async def work(who: Principal) -> pb.Receipt:
+            state = self._known(request.match_id)
+            event = official_event(
+                {
+                    "event_id": correction_id(""),
+                    "match_id": request.match_id,
+                    "seq": state.seq + 1,
+                    "type": "correction_revoked",
+                    "occurred_at": request.occurred_at,
+                    "ref_event_id": request.correction_id or None,
+                    "reason": request.reason or None,
+                    "official": who.name,
+                }
+            )
+            return await self._submit(state, event)
+
+        return await self._call("RevokeCorrection", context, "admin", work)
+
+    # --- shared steps ---------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        role: Role,
+        work: Callable[[Principal], Awaitable[T]],
+    ) -> T:
+        """Authorize, run, count; a Refused becomes the gRPC status it names."""
+        try:
+            result = await work(self.authorize(_authorization(context), role))
+        except Refused as exc:
+            self._count(method, exc.reason)
+            log.info("%s refused (%s): %s", method, exc.reason, exc)
+            await context.abort(getattr(grpc.StatusCode, exc.status), str(exc))
+        self._count(method, "ok")
+        return result
+
+    def authorize(self, authorization: str | None, role: Role) -> Principal:
+        who = self.tokens.who(authorization)
+        if who is None:
+            raise Refused(
+                "UNAUTHENTICATED",
+                "unauthenticated",
+                "a valid bearer token is required (authorization: Bearer <token>)",
+            )
+        if not who.may(role):
+            raise Refused(
+                "PERMISSION_DENIED",
+                "permission_denied",
+                f"{who.name} is a {who.role}; this call needs the {role} role",
+            )
+        return who
+
+    def _count(self, method: str, outcome: str) -> None:
+        self.metrics.counter("gameday_corrections_requests_total").labels(
+            method=method, outcome=outcome
+        ).inc()
+
+    def _known(self, match_id: str) -> ScoreState:
+        state = self.reader.state(valid_match_id(match_id))
+        if state.seq == 0:
+            raise Refused("NOT_FOUND", "unknown_match", f"{match_id} has no events yet")
+        return state
+
+    async def _submit(self, state: ScoreState, event: MatchEvent) -> pb.Receipt:
+        """Check, produce to Kafka, wait for the scorekeeper to apply it."""
+        applied = self.reader.applied(event.match_id, event.event_id)
+        if applied is not None:  # a retry of one already applied: its receipt again
+            return _receipt(event, applied)
+        check(state, event)
+        with self.tracer.start_as_current_span(
+            "corrections.produce", attributes={"match_id": event.match_id}
+        ):
+            carrier: dict[str, str] = {}
+            propagator.inject(carrier)
+            headers = {**carrier, "source": "corrections", "official": event.official or ""}
+            await asyncio.wait_for(
+                self.send(self.config.topic, event.match_id.encode(), event.encode(), headers),
+                self.config.produce_timeout_s,
+            )
+        log.warning(
+            "%s: %s %s by %s (%s) produced",
+            event.match_id,
+            event.type,
+            event.event_id,
+            event.official,
+            event.reason,
+        )
+        return _receipt(event, await self._applied(event))
+
+    async def _applied(self, event: MatchEvent) -> int:
+        """The seq the scorekeeper applied `event` as, or 0 when it has not yet."""
+        started = time.monotonic()
+        deadline = started + self.config.apply_wait_s
+        while True:
+            seq = self.reader.applied(event.match_id, event.event_id)
+            if seq is not None:
+                self.metrics.histogram("gameday_corrections_apply_seconds").observe(
+                    time.monotonic() - started
+                )
+                return seq
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        if refusal(self.reader.state(event.match_id), event) == "stale":
+            raise Refused(
+                "FAILED_PRECONDITION",
+                "refused_by_scorekeeper",
+                "a newer event reached the scorekeeper first and it refused the correction: "
+                "look at the match again and resend",
+            )
+        return 0
+
+
+def _authorization(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
+def _match(state: ScoreState) -> pb.Match:
+    score, last = state.score, state.last_event
+    return pb.Match(
+        match_id=state.match_id,
+        seq=state.seq,
+        home=state.home,
+        away=state.away,
+        home_score=score[state.home],
+        away_score=score[state.away],
+        status=state.status,
+        last_event_at=last.occurred_at if last else "",
+        corrections=sum(1 for c in state.corrections if c.revoked_by is None),
+    )
+
+
+def _corrections(reader: AuditReader, state: ScoreState) -> list[pb.Correction]:
+    revoked_by = {c.event_id: c.revoked_by or "" for c in state.corrections}
+    out = []
+    for event, context in reader.records(state.match_id):
+        if event.type not in OFFICIAL_TYPES:
+            continue
+        home, away = event.score or (0, 0)
+        out.append(
+            pb.Correction(
+                correction_id=event.event_id,
+                kind=event.type,
+                seq=event.seq,
+                home=home,
+                away=away,
+                reason=event.reason or "",
+                official=event.official or "",
+                occurred_at=event.occurred_at,
+                published_at=str(context.get("published_at", "")),
+                ref_correction_id=revoked_by.get(event.event_id, event.ref_event_id or ""),
+            )
+        )
+    return out
+
+
+def _receipt(event: MatchEvent, seq: int) -> pb.Receipt:
+    return pb.Receipt(
+        correction_id=event.event_id,
+        match_id=event.match_id,
+        applied=seq > 0,
+        seq=seq,
+        official=event.official or "",
+    )
+
+
+async def ready(address: str, *, timeout_s: float = 1.0) -> str | None:
+    """Health probe: None when the gRPC server at `address` accepts a connection."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        try:
+            await asyncio.wait_for(channel.channel_ready(), timeout_s)
+        except TimeoutError:
+            return f"no gRPC server answering on {address}"
+    return None
+
+
+async def run(config: CorrectionsConfig, metrics: Metrics) -> None:
+    tokens = Tokens.load(admin_token_file=config.admin_token_file, tokens_file=config.tokens_file)
+    kafka = KafkaSender(config.kafka_bootstrap, timeout_s=config.produce_timeout_s)
+    server = grpc.aio.server()
+    pb_grpc.add_CorrectionsServicer_to_server(
+        CorrectionsService(config, tokens=tokens, send=kafka.send, metrics=metrics), server
+    )
+    address = f"{config.host}:{config.port}"
+    if server.add_insecure_port(address) != config.port:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    log.info("corrections: gRPC on %s", address)
+    try:
+        await server.wait_for_termination()
+    finally:
+        await server.stop(grace=2)
+        kafka.close()
+
+
+async def serve(config: CorrectionsConfig) -> None:
+    metrics = Metrics()
+    await with_telemetry(
+        "corrections",
+        trace_dir=config.trace_dir,
+        metrics_port=config.metrics_port,
+        registry=metrics.registry,
+        work=run(config, metrics),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main("corrections", CorrectionsConfig, serve))

@@ -222,7 +222,7 @@ class Controller:
             return error(400, "expected a JSON object")
         if body.get("action") == "rollback":
             await self._rollback("manual")
-        elif "share" in body and isinstance(body["share"], int | float):
+        elif isinstance(body.get("share"), int | float) and not isinstance(body["share"], bool):
             try:
                 self.rollout.set_share(float(body["share"]), reason="manual")
             except ValueError as exc:
@@ -237,6 +237,8 @@ class Controller:
             return error(401, "missing or wrong bearer token")
         try:
             body = await request.json()
+            if not isinstance(body["alerts"], list):
+                raise TypeError("alerts is not a list")
             alerts = [a for a in body["alerts"] if isinstance(a, dict)]
         except (ValueError, KeyError, TypeError, RecursionError):
             return error(400, "expected an Alertmanager webhook payload (version 4)")

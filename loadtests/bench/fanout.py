@@ -31,7 +31,7 @@ from typing import Any
 
 from chaos.stats import quantile
 from loadtests.bench import peers
-from loadtests.bench.fanpool import FanPool, FanReceipts
+from loadtests.bench.fanpool import CONNECT_CONCURRENCY, FanPool, FanReceipts
 from loadtests.bench.latency import fresh_stack
 from pipeline.deploy import LocalDeployment
 from pipeline.deploy.health import sentinel_master_port
@@ -151,7 +151,14 @@ async def _run(
 ) -> FanoutRun:
     endpoints = deployment.endpoints()
     match_id = f"gha-pan-{uuid.uuid4().hex[:8]}"
-    pool = FanPool(urls, match_id, fans, workers=workers)
+    peer = peers.PEERS.get(server)
+    pool = FanPool(
+        urls,
+        match_id,
+        fans,
+        workers=workers,
+        connect_concurrency=peer.connect_concurrency if peer else CONNECT_CONCURRENCY,
+    )
     try:
         connected = await asyncio.to_thread(pool.wait_connected)
         token = Path(endpoints["admin_token_file"]).read_text().strip()
@@ -295,7 +302,10 @@ def fanout_markdown(
         "regions' edges, then three floor writers that only write one pre-encoded frame to "
         "every socket). The fans run in worker processes on the same 2 cores. Latency = "
         "arrival at the fan minus the event's `occurred_at`; fan-out = frames written per "
-        "CPU-second of the three server processes during the match.",
+        "CPU-second of the three server processes during the match. Each of the fan "
+        f"workers opens {CONNECT_CONCURRENCY} connections at a time; against Pushpin, "
+        f"{peers.Pushpin.connect_concurrency} (its proxy answers 502 when its queue to zurl "
+        "is full).",
         "",
         f"- command: `{command}`",
         f"- machine: {machine}",

@@ -134,8 +134,10 @@ async def _read_ws(reader: asyncio.StreamReader, out: FanReceipts) -> None:
             out.latencies.append(stamp[1])
 
 
-async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connection) -> None:
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+async def _worker_main(
+    urls: list[str], match_id: str, ws: bool, concurrency: int, conn: Connection
+) -> None:
+    gate = asyncio.Semaphore(concurrency)
     receipts = [FanReceipts(connected=False) for _ in urls]
     writers: list[Any] = []
     errors: list[str] = []
@@ -176,22 +178,30 @@ async def _worker_main(urls: list[str], match_id: str, ws: bool, conn: Connectio
     conn.send(("done", fans, errors[:5]))
 
 
-def _worker(urls: list[str], match_id: str, ws: bool, conn: Connection) -> None:
+def _worker(urls: list[str], match_id: str, ws: bool, concurrency: int, conn: Connection) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
         import uvloop
 
-        uvloop.run(_worker_main(urls, match_id, ws, conn))
+        uvloop.run(_worker_main(urls, match_id, ws, concurrency, conn))
     except ImportError:  # pragma: no cover - uvloop is a pinned dependency
-        asyncio.run(_worker_main(urls, match_id, ws, conn))
+        asyncio.run(_worker_main(urls, match_id, ws, concurrency, conn))
 
 
 class FanPool:
-    """`fans` fans of `match_id` spread round-robin over `urls`, in `workers` processes."""
+    """`fans` fans of `match_id` spread round-robin over `urls`, in `workers` processes,
+    each opening at most `connect_concurrency` connections at a time."""
 
     def __init__(
-        self, urls: list[str], match_id: str, fans: int, *, workers: int = 2, ws: bool = False
+        self,
+        urls: list[str],
+        match_id: str,
+        fans: int,
+        *,
+        workers: int = 2,
+        ws: bool = False,
+        connect_concurrency: int = CONNECT_CONCURRENCY,
     ) -> None:
         self.fans, self.ws = fans, ws
         context = multiprocessing.get_context("spawn")
@@ -200,7 +210,9 @@ class FanPool:
         self._processes = []
         for part in share:
             parent, child = context.Pipe()
-            process = context.Process(target=_worker, args=(part, match_id, ws, child))
+            process = context.Process(
+                target=_worker, args=(part, match_id, ws, connect_concurrency, child)
+            )
             process.start()
             self._pipes.append(parent)
             self._processes.append(process)

@@ -16,10 +16,12 @@ from typing import Any
 
 from pipeline.deploy import (
     ComponentFailed,
+    ComposeDeployment,
     DeployError,
-    LocalDeployment,
+    Stack,
     StackStatus,
     ToolMissing,
+    open_deployment,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -118,8 +120,9 @@ def _add_up(sub: Any) -> None:
     up.add_argument(
         "--target",
         choices=["local", "compose"],
-        default="local",
-        help="where to run it (default: local processes)",
+        default=None,
+        help="where to run it: local processes, or containers with docker compose (default: "
+        "the run directory's current target, else local; see docs/docker.md)",
     )
     up.add_argument(
         "--time-scale",
@@ -202,26 +205,30 @@ def _print_status(status: StackStatus) -> None:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    if args.target != "local":
-        print(
-            "gameday up: --target compose is not available yet; use --target local", file=sys.stderr
-        )
-        return EXIT_BAD_INPUT
-    deployment = LocalDeployment(
+    deployment = open_deployment(
+        target=args.target,
         keep_on_failure=args.keep_on_failure,
         time_scale=args.time_scale,
         settings=dict(args.settings),
     )
-    print(f"gameday up: starting the local stack in {deployment.run_dir}", file=sys.stderr)
+    print(
+        f"gameday up: starting the {deployment.target} stack in {deployment.run_dir}",
+        file=sys.stderr,
+    )
     status = await deployment.up(progress=_progress)
     if status.healthy:
         groups = await _load_slo_rules(deployment)
         _progress("prometheus", f"{len(groups)} rule groups loaded (SLOs, operational alerts)")
+        if isinstance(deployment, ComposeDeployment):
+            from dashboards import build
+
+            written = build(deployment.dashboards_dir, with_slo_rules=True)
+            _progress("grafana", f"{len(written)} dashboard and provisioning files written")
     _print_status(status)
     return EXIT_OK if status.healthy else EXIT_FAILED
 
 
-async def _load_slo_rules(deployment: LocalDeployment) -> list[str]:
+async def _load_slo_rules(deployment: Stack) -> list[str]:
     """The declared SLOs' rules and the runbook's alerts, at the stack's time scale."""
     from slo.rules import dump, rule_files
     from slo.spec import default_specs, load
@@ -231,7 +238,7 @@ async def _load_slo_rules(deployment: LocalDeployment) -> list[str]:
 
 
 async def _down(_args: argparse.Namespace) -> int:
-    deployment = LocalDeployment()
+    deployment = open_deployment()
     stubborn = await deployment.down()
     for name in stubborn:
         print(f"gameday down: {name} ignored SIGTERM and was killed", file=sys.stderr)
@@ -240,7 +247,7 @@ async def _down(_args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    deployment = LocalDeployment()
+    deployment = open_deployment()
     status = await deployment.status()
     if args.json:
         print(json.dumps(status.to_json(), indent=2))
@@ -272,7 +279,7 @@ async def _match(args: argparse.Namespace) -> int:
     except (ValueError, InvalidEvent) as exc:
         print(f"gameday match play: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    endpoints = LocalDeployment().endpoints()
+    endpoints = open_deployment().endpoints()
     token = Path(endpoints["admin_token_file"]).read_text().strip()
     seconds = script.duration_s / args.speed
     print(
@@ -340,7 +347,7 @@ async def _slo(args: argparse.Namespace) -> int:
 async def _trace(args: argparse.Namespace) -> int:
     from chaos.traces import load_spans, summarize, traces
 
-    run_dir = args.run or LocalDeployment().run_dir
+    run_dir = args.run or open_deployment().run_dir
     trace_dir = run_dir / "traces"
     if not trace_dir.is_dir():
         print(f"gameday trace: no traces in {trace_dir}", file=sys.stderr)

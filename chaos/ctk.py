@@ -24,7 +24,7 @@ import asyncio
 import json
 import re
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import yaml
 
@@ -285,10 +285,12 @@ def inject(fault: dict[str, Any], name: str, configuration: Any = None) -> str:
     """Called by Chaos Toolkit: inject a gameday fault into the local stack."""
     from chaos.drill import build_fault
     from chaos.scenario import fault_spec
-    from pipeline.deploy import LocalDeployment
+    from pipeline.deploy import LocalDeployment, open_deployment
 
     del configuration
-    deployment = LocalDeployment()
+    # Either target; build_fault uses only what both offer (chaos/drill.py still
+    # annotates LocalDeployment).
+    deployment = cast(LocalDeployment, open_deployment())
     spec = fault_spec({**fault, "at": "1s", "duration": "1s"}, f"fault {name}")
     built = build_fault(spec, deployment, deployment.endpoints())
     asyncio.run(built.inject())

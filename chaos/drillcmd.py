@@ -11,13 +11,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from prometheus_client import start_http_server
 
 from chaos.drill import run_drill
 from chaos.report import DrillRun, write
 from chaos.scenario import ScenarioError, available_scenarios, load_scenario
-from pipeline.deploy import LocalDeployment
+from pipeline.deploy import LocalDeployment, open_deployment
 from pipeline.telemetry import Metrics
 from slo.rules import dump, rule_files
 from slo.spec import default_specs, load
@@ -63,7 +64,9 @@ async def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         _say(f"gameday drill: {exc}")
         return EXIT_BAD_INPUT
-    deployment = LocalDeployment()
+    # Either target: run_drill uses only what both offer (endpoints, ports, run_dir and
+    # the process faults); chaos/drill.py still annotates LocalDeployment.
+    deployment = cast(LocalDeployment, open_deployment())
     status = await deployment.status()
     if not status.healthy:
         _say("gameday drill: the stack is not healthy (`gameday status`); `gameday up` first")

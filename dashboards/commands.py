@@ -82,10 +82,10 @@ def local_prometheus_url() -> str:
 
     Raises PrometheusUnavailable when no stack was started there.
     """
-    from pipeline.deploy import DeployError, LocalDeployment
+    from pipeline.deploy import DeployError, open_deployment
 
     try:
-        url: str = LocalDeployment().endpoints()["prometheus"]
+        url: str = open_deployment().endpoints()["prometheus"]
     except DeployError as exc:
         raise PrometheusUnavailable(f"{exc}, or pass the Prometheus URL") from None
     return url

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.deploy import LocalDeployment
+from pipeline.deploy import open_deployment
 from pipeline.deploy.ports import free_ports
 from pipeline.feed import load_script, play
 from pipeline.model import SCORING
@@ -101,7 +101,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 async def run(args: argparse.Namespace) -> int:
     if args.users < 1 or args.speed <= 0 or args.workers < 0 or args.spike_factor < 1:
         raise ValueError("--users and --spike-factor must be >= 1, --speed > 0, --workers >= 0")
-    endpoints = LocalDeployment().endpoints()
+    endpoints = open_deployment().endpoints()
     args.out.mkdir(parents=True, exist_ok=True)
     match_id = f"gha-pan-{uuid.uuid4().hex[:8]}"
     script = replace(load_script(args.script), match_id=match_id)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.deploy import LocalDeployment, Tools
+from pipeline.deploy import Tools, open_deployment
 from slo import promtool
 from slo.evaluate import PrometheusError, evaluate, load_client_samples
 from slo.rules import dump, rule_files
@@ -59,7 +59,7 @@ def report(args: argparse.Namespace) -> int:
     from slo.report import console_table, write_report
 
     slos = _specs(args)
-    url = args.prometheus or LocalDeployment().endpoints()["prometheus"]
+    url = args.prometheus or open_deployment().endpoints()["prometheus"]
     end = time.time()
     start = end - parse_duration(args.since, "--since")
     try:

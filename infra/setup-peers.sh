@@ -53,14 +53,20 @@ fi
 
 nchan_module=$(ls /usr/lib/nginx/modules/ngx_nchan_module.so 2>/dev/null || true)
 python3 - "$cache/peers.json" <<EOF
-import json, shutil, sys
+import json, shutil, subprocess, sys
+def debian(package):
+    """The installed Debian package's version, as the benchmark reports it."""
+    found = subprocess.run(["dpkg-query", "-W", "-f", "\${Version}", package],
+                           capture_output=True, text=True, check=False)
+    return found.stdout.strip() or "unknown"
 peers = {}
 nginx = shutil.which("nginx") or "/usr/sbin/nginx"
 if "$nchan_module" and shutil.os.path.exists(nginx):
-    peers["nchan"] = {"nginx": nginx, "module": "$nchan_module"}
+    peers["nchan"] = {"nginx": nginx, "module": "$nchan_module",
+                      "version": debian("libnginx-mod-nchan"), "nginx_version": debian("nginx-light")}
 pushpin = shutil.which("pushpin")
 if pushpin:
-    peers["pushpin"] = {"pushpin": pushpin}
+    peers["pushpin"] = {"pushpin": pushpin, "version": debian("pushpin")}
 if shutil.os.path.exists("$centrifugo"):
     peers["centrifugo"] = {"centrifugo": "$centrifugo", "version": "$CENTRIFUGO_VERSION"}
 missing = {"centrifugo": "$centrifugo_error"} if "$centrifugo_error" else {}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtests.bench.report import provenance
 from pipeline.deploy import LocalDeployment, Tools
 
 
@@ -58,7 +59,7 @@ def measure_cold_start(
     return results
 
 
-def markdown(results: list[ColdStart], *, command: str, machine: str, tools: Tools) -> str:
+def markdown(results: list[ColdStart], *, command: str) -> str:
     totals = [r.total_s for r in results]
     names = sorted(
         {n for r in results for n in r.component_s},
@@ -70,11 +71,7 @@ def markdown(results: list[ColdStart], *, command: str, machine: str, tools: Too
         "`gameday up` on an empty run directory until every component is healthy "
         "(downloads already cached by `make install`). Goal: under 15 s.",
         "",
-        f"- command: `{command}`",
-        f"- machine: {machine}",
-        f"- versions: Kafka {tools.kafka_version}, Redis {tools.redis_version}, "
-        f"Toxiproxy {tools.toxiproxy_version}, Prometheus {tools.prometheus_version}, "
-        f"Alertmanager {tools.alertmanager_version}",
+        *provenance(command),
         f"- runs: {len(results)}",
         "",
         "| | median | min | max |",

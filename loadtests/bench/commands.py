@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.bench import coldstart, fanout, latency, staleness
-from loadtests.bench.report import machine_description, write_section
-from pipeline.deploy import Tools
+from loadtests.bench.report import write_section
 
 
 def add_parser(
@@ -73,8 +72,6 @@ def cold_start(args: argparse.Namespace) -> str:
     return coldstart.markdown(
         results,
         command=f"gameday bench cold-start --runs {args.runs}",
-        machine=machine_description(),
-        tools=Tools.load(),
     )
 
 
@@ -88,13 +85,13 @@ def fan_latency(args: argparse.Namespace) -> str:
         )
         results.append(result)
     command = f"gameday bench latency --fans {' '.join(map(str, args.fans))} --speed {args.speed:g}"
-    return latency.markdown(results, command=command, machine=machine_description())
+    return latency.markdown(results, command=command)
 
 
 def tracing_cost(args: argparse.Namespace) -> str:
     results = latency.measure_tracing_cost(args.fans, args.burst, progress=_say)
     command = f"gameday bench tracing --fans {args.fans} --burst {args.burst}"
-    return latency.tracing_markdown(results, command=command, machine=machine_description())
+    return latency.tracing_markdown(results, command=command)
 
 
 def fan_out(args: argparse.Namespace) -> str:
@@ -108,7 +105,7 @@ def fan_out(args: argparse.Namespace) -> str:
         f"gameday bench fanout --fans {' '.join(map(str, args.fans))} "
         f"--workers {args.workers} --speed {args.speed:g}"
     )
-    return fanout.fanout_markdown(runs, skipped, command=command, machine=machine_description())
+    return fanout.fanout_markdown(runs, skipped, command=command)
 
 
 def memory(args: argparse.Namespace) -> str:
@@ -119,7 +116,7 @@ def memory(args: argparse.Namespace) -> str:
 
     runs = fanout.on_fresh_stack(work, _say)
     command = f"gameday bench memory --conns {args.conns} --workers {args.workers}"
-    return fanout.memory_markdown(runs, command=command, machine=machine_description())
+    return fanout.memory_markdown(runs, command=command)
 
 
 def staleness_bench(args: argparse.Namespace) -> str:
@@ -139,7 +136,7 @@ def staleness_bench(args: argparse.Namespace) -> str:
         f"gameday bench staleness --fans {args.fans} --pollers {args.pollers} "
         f"--events {args.events} --every {args.every:g} --poll {args.poll:g}"
     )
-    return staleness.markdown(result, command=command, machine=machine_description())
+    return staleness.markdown(result, command=command)
 
 
 BENCHMARKS = {

@@ -33,6 +33,7 @@ from chaos.stats import quantile
 from loadtests.bench import peers
 from loadtests.bench.fanpool import CONNECT_CONCURRENCY, FanPool, FanReceipts
 from loadtests.bench.latency import fresh_stack
+from loadtests.bench.report import provenance
 from pipeline.deploy import LocalDeployment
 from pipeline.deploy.health import sentinel_master_port
 from pipeline.deploy.ports import free_ports
@@ -292,9 +293,7 @@ async def measure_memory(
     return out
 
 
-def fanout_markdown(
-    runs: list[FanoutRun], skipped: dict[str, str], *, command: str, machine: str
-) -> str:
+def fanout_markdown(runs: list[FanoutRun], skipped: dict[str, str], *, command: str) -> str:
     lines = [
         "## Fan-out at scale: the edge against the floor",
         "",
@@ -307,8 +306,7 @@ def fanout_markdown(
         f"{peers.Pushpin.connect_concurrency} (its proxy answers 502 when its queue to zurl "
         "is full).",
         "",
-        f"- command: `{command}`",
-        f"- machine: {machine}",
+        *provenance(command, peers=peers.available()[0]),
         "",
         "| fans | server | connected | p50 | p99 | p99.9 | frames per CPU-s | lost | dup | "
         "out of order |",
@@ -342,7 +340,7 @@ def _ratios(runs: list[FanoutRun], other: str) -> list[str]:
     return out
 
 
-def memory_markdown(runs: list[MemoryRun], *, command: str, machine: str) -> str:
+def memory_markdown(runs: list[MemoryRun], *, command: str) -> str:
     lines = [
         "## Memory per idle connection: SSE and WebSocket",
         "",
@@ -351,8 +349,7 @@ def memory_markdown(runs: list[MemoryRun], *, command: str, machine: str) -> str
         "floor writer; growth of the server's resident memory divided by the connections "
         "held. Kernel socket buffers are not in it.",
         "",
-        f"- command: `{command}`",
-        f"- machine: {machine}",
+        *provenance(command),
         "",
         "| server | protocol | connections held | per connection |",
         "|---|---|---:|---:|",

@@ -25,6 +25,7 @@ import httpx
 from chaos.delivery import DeliveryReport, check_delivery
 from chaos.fans import Fan, watch
 from chaos.stats import quantile
+from loadtests.bench.report import provenance
 from pipeline import env
 from pipeline.deploy import LocalDeployment, Tools
 from pipeline.feed.script import load_script, play
@@ -126,7 +127,7 @@ def measure_latency(
     return asyncio.run(run())
 
 
-def markdown(results: list[LatencyResult], *, command: str, machine: str) -> str:
+def markdown(results: list[LatencyResult], *, command: str) -> str:
     lines = [
         "## Source -> fan latency (SSE)",
         "",
@@ -135,8 +136,7 @@ def markdown(results: list[LatencyResult], *, command: str, machine: str) -> str
         "minus the event's `occurred_at` (when the stadium posted it). The fans run on the "
         "same 2 cores as Kafka, Redis and the pipeline.",
         "",
-        f"- command: `{command}`",
-        f"- machine: {machine}",
+        *provenance(command),
         "",
         "| fans | updates received | p50 | p90 | p99 | max | lost | duplicated | out of order |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -254,7 +254,7 @@ def measure_tracing_cost(
     return results
 
 
-def tracing_markdown(results: list[TracingCost], *, command: str, machine: str) -> str:
+def tracing_markdown(results: list[TracingCost], *, command: str) -> str:
     lines = [
         "## What tracing costs",
         "",
@@ -265,8 +265,7 @@ def tracing_markdown(results: list[TracingCost], *, command: str, machine: str) 
         "bounded by the scorekeeper, which applies one event at a time and waits for the "
         "replica (WAIT) after each.",
         "",
-        f"- command: `{command}`",
-        f"- machine: {machine}",
+        *provenance(command),
         "",
         "| tracing | fans | p50 | p99 | burst throughput |",
         "|---|---:|---:|---:|---:|",

@@ -7,6 +7,9 @@ import platform
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from pipeline.deploy import Tools
 
 
 def machine_description() -> str:
@@ -29,6 +32,28 @@ def machine_description() -> str:
         f"{model}, {os.cpu_count()} cores, {memory}, Linux {platform.release()}, "
         f"Python {platform.python_version()}"
     )
+
+
+def stack_versions(tools: Tools | None = None) -> str:
+    """The versions of the stack's servers, from the tool manifest `make install` wrote."""
+    tools = tools or Tools.load()
+    return (
+        f"Kafka {tools.kafka_version}, Redis {tools.redis_version}, "
+        f"Toxiproxy {tools.toxiproxy_version}, Prometheus {tools.prometheus_version}, "
+        f"Alertmanager {tools.alertmanager_version}"
+    )
+
+
+def provenance(command: str, *, peers: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """The lines every benchmark section starts with: how to reproduce it, and on what."""
+    versions = stack_versions()
+    for name, spec in sorted((peers or {}).items()):
+        versions += f", {name} {spec.get('version', 'unknown')}"
+    return [
+        f"- command: `{command}`",
+        f"- machine: {machine_description()}",
+        f"- versions: {versions}",
+    ]
 
 
 def write_section(path: Path, name: str, body: str) -> None:

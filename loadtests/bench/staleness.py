@@ -24,6 +24,7 @@ import httpx
 from chaos.fans import Fan, watch
 from chaos.stats import quantile
 from loadtests.bench.latency import burst
+from loadtests.bench.report import provenance
 from pipeline.deploy import LocalDeployment
 from pipeline.model import format_time
 
@@ -122,7 +123,7 @@ async def measure_staleness(
     return Staleness(push, poll, fans, pollers, events, every_s, poll_s)
 
 
-def markdown(result: Staleness, *, command: str, machine: str) -> str:
+def markdown(result: Staleness, *, command: str) -> str:
     q = Staleness.quantile
     rows = [("push (SSE)", result.push), (f"polling every {result.poll_s:g} s", result.poll)]
     lines = [
@@ -133,8 +134,7 @@ def markdown(result: Staleness, *, command: str, machine: str) -> str:
         f"{result.poll_s:g} s from random phases (with If-None-Match). Staleness = the moment "
         "a fan first holds a state that includes the event, minus the event's `occurred_at`.",
         "",
-        f"- command: `{command}`",
-        f"- machine: {machine}",
+        *provenance(command),
         "",
         "| fans | samples | p50 | p90 | p99 | max |",
         "|---|---:|---:|---:|---:|---:|",

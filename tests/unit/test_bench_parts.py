@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from array import array
+from pathlib import Path
 
 import pytest
 
 from chaos.stats import quantile
-from loadtests.bench.fanout import judge
-from loadtests.bench.fanpool import Dechunker, FanReceipts, _stamp
+from loadtests.bench.fanout import fanout_markdown, judge
+from loadtests.bench.fanpool import Dechunker, FanPool, FanReceipts, _stamp
+from pipeline import env
+from pipeline.deploy import Tools
 
 
 @pytest.mark.parametrize("step", [1, 2, 5, 1000])
@@ -43,3 +48,39 @@ def test_the_quantile_is_the_nearest_rank_sample() -> None:
     assert quantile(samples, 1.0) == 100.0
     assert quantile([7.0], 0.99) == 7.0
     assert quantile([], 0.5) is None
+
+
+def test_a_server_that_never_answers_does_not_break_the_fan_pool() -> None:
+    """Connecting times out; collect() still stops every worker and accounts for every fan
+    (a slow server once left the pool writing to a closed pipe)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections queue in the kernel; no response ever comes
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        pool = FanPool([url], "gha-pan", 10, workers=2)
+        with pytest.raises(TimeoutError, match="fan workers connected"):
+            pool.wait_connected(timeout_s=1.0)
+        receipts = pool.collect(timeout_s=20.0)
+    assert len(receipts) == 10
+    assert not any(r.connected for r in receipts)
+    assert pool.collect() == []  # a second collect is a no-op, not an error
+
+
+def test_every_section_says_how_to_reproduce_it_and_on_what(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tools = dict.fromkeys(Tools.__dataclass_fields__, str(tmp_path))
+    tools |= {"kafka_version": "4.1.1", "redis_version": "7.0.15"}
+    (tmp_path / "tools.json").write_text(json.dumps(tools))
+    peers = {"nchan": {"version": "1:1.3.6+dfsg-2"}, "pushpin": {"version": "1.36.0-2"}}
+    (tmp_path / "peers.json").write_text(json.dumps({"peers": peers, "missing": {}}))
+    monkeypatch.setenv(env.CACHE_DIR, str(tmp_path))
+    text = fanout_markdown([], {"centrifugo": "failed at 20000 fans"}, command="gameday bench x")
+    assert "- command: `gameday bench x`" in text
+    assert "cores" in text.split("- machine:")[1].splitlines()[0]
+    versions = text.split("- versions:")[1].splitlines()[0]
+    assert "Kafka 4.1.1" in versions
+    assert "Redis 7.0.15" in versions
+    assert "nchan 1:1.3.6+dfsg-2" in versions
+    assert "pushpin 1.36.0-2" in versions
+    assert "Not measured: centrifugo (failed at 20000 fans)." in text

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,14 +27,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from confluent_kafka import KafkaError, Message, Producer
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from pipeline import corrections_pb2 as pb
 from pipeline import corrections_pb2_grpc as pb_grpc
 from pipeline.corrections_auth import Principal, Role, Tokens
+from pipeline.corrections_kafka import KafkaSender
 from pipeline.corrections_log import AuditReader
+from pipeline.corrections_replies import corrections_reply, match_reply, receipt
 from pipeline.corrections_rules import (
     Refused,
     check,
@@ -44,7 +44,7 @@ from pipeline.corrections_rules import (
     refusal,
     valid_match_id,
 )
-from pipeline.model import OFFICIAL_TYPES, MatchEvent, ScoreState
+from pipeline.model import MatchEvent, ScoreState
 from pipeline.service import main, with_telemetry
 from pipeline.telemetry import Metrics
 
@@ -75,57 +75,6 @@ class CorrectionsConfig:
             raise ValueError("apply_wait_s must be >= 0 and produce_timeout_s > 0")
 
 
-class KafkaSender:
-    """An idempotent producer polled by its own thread; `send` waits for the broker."""
-
-    def __init__(self, bootstrap: str, *, timeout_s: float) -> None:
-        self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 0,
-                "message.timeout.ms": int(timeout_s * 1000),
-            }
-        )
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.producer.poll(0.05)
-
-    async def send(self, topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-
-        def settle(error: KafkaError | None) -> None:
-            if done.done():
-                return
-            if error is None:
-                done.set_result(None)
-            else:
-                done.set_exception(Refused("UNAVAILABLE", "kafka_unavailable", str(error)))
-
-        def delivered(error: KafkaError | None, _message: Message) -> None:
-            loop.call_soon_threadsafe(settle, error)
-
-        self.producer.produce(
-            topic,
-            key=key,
-            value=value,
-            on_delivery=delivered,
-            headers=[(k, v.encode()) for k, v in headers.items()],
-        )
-        await done
-
-    def close(self) -> None:
-        self.producer.flush(5)
-        self._stop.set()
-        self._thread.join(2)
-
-
 class CorrectionsService(pb_grpc.CorrectionsServicer):
     def __init__(
         self,
@@ -152,7 +101,7 @@ class CorrectionsService(pb_grpc.CorrectionsServicer):
         self, request: pb.GetMatchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.Match:
         async def work(_who: Principal) -> pb.Match:
-            return _match(self._known(request.match_id))
+            return match_reply(self._known(request.match_id))
 
         return await self._call("GetMatch", context, "viewer", work)
 
@@ -161,7 +110,7 @@ class CorrectionsService(pb_grpc.CorrectionsServicer):
     ) -> pb.ListCorrectionsResponse:
         async def work(_who: Principal) -> pb.ListCorrectionsResponse:
             state = self._known(request.match_id)
-            return pb.ListCorrectionsResponse(corrections=_corrections(self.reader, state))
+            return pb.ListCorrectionsResponse(corrections=corrections_reply(self.reader, state))
 
         return await self._call("ListCorrections", context, "viewer", work)
 
@@ -265,7 +214,7 @@ class CorrectionsService(pb_grpc.CorrectionsServicer):
         """Check, produce to Kafka, wait for the scorekeeper to apply it."""
         applied = self.reader.applied(event.match_id, event.event_id)
         if applied is not None:  # a retry of one already applied: its receipt again
-            return _receipt(event, applied)
+            return receipt(event, applied)
         check(state, event)
         with self.tracer.start_as_current_span(
             "corrections.produce", attributes={"match_id": event.match_id}
@@ -285,7 +234,7 @@ class CorrectionsService(pb_grpc.CorrectionsServicer):
             event.official,
             event.reason,
         )
-        return _receipt(event, await self._applied(event))
+        return receipt(event, await self._applied(event))
 
     async def _applied(self, event: MatchEvent) -> int:
         """The seq the scorekeeper applied `event` as, or 0 when it has not yet."""
@@ -316,55 +265,6 @@ def _authorization(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
         if key == "authorization":
             return value if isinstance(value, str) else value.decode()
     return None
-
-
-def _match(state: ScoreState) -> pb.Match:
-    score, last = state.score, state.last_event
-    return pb.Match(
-        match_id=state.match_id,
-        seq=state.seq,
-        home=state.home,
-        away=state.away,
-        home_score=score[state.home],
-        away_score=score[state.away],
-        status=state.status,
-        last_event_at=last.occurred_at if last else "",
-        corrections=sum(1 for c in state.corrections if c.revoked_by is None),
-    )
-
-
-def _corrections(reader: AuditReader, state: ScoreState) -> list[pb.Correction]:
-    revoked_by = {c.event_id: c.revoked_by or "" for c in state.corrections}
-    out = []
-    for event, context in reader.records(state.match_id):
-        if event.type not in OFFICIAL_TYPES:
-            continue
-        home, away = event.score or (0, 0)
-        out.append(
-            pb.Correction(
-                correction_id=event.event_id,
-                kind=event.type,
-                seq=event.seq,
-                home=home,
-                away=away,
-                reason=event.reason or "",
-                official=event.official or "",
-                occurred_at=event.occurred_at,
-                published_at=str(context.get("published_at", "")),
-                ref_correction_id=revoked_by.get(event.event_id, event.ref_event_id or ""),
-            )
-        )
-    return out
-
-
-def _receipt(event: MatchEvent, seq: int) -> pb.Receipt:
-    return pb.Receipt(
-        correction_id=event.event_id,
-        match_id=event.match_id,
-        applied=seq > 0,
-        seq=seq,
-        official=event.official or "",
-    )
 
 
 async def ready(address: str, *, timeout_s: float = 1.0) -> str | None:

@@ -222,10 +222,18 @@ class CorrectionsService(pb_grpc.CorrectionsServicer):
             carrier: dict[str, str] = {}
             propagator.inject(carrier)
             headers = {**carrier, "source": "corrections", "official": event.official or ""}
-            await asyncio.wait_for(
-                self.send(self.config.topic, event.match_id.encode(), event.encode(), headers),
-                self.config.produce_timeout_s,
-            )
+            try:
+                await asyncio.wait_for(
+                    self.send(self.config.topic, event.match_id.encode(), event.encode(), headers),
+                    self.config.produce_timeout_s,
+                )
+            except TimeoutError:
+                raise Refused(
+                    "UNAVAILABLE",
+                    "kafka_unavailable",
+                    f"Kafka did not take the correction within {self.config.produce_timeout_s:g}s;"
+                    " it may still be applied: look at the match before resending",
+                ) from None
         log.warning(
             "%s: %s %s by %s (%s) produced",
             event.match_id,

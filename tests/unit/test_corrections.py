@@ -207,7 +207,10 @@ Call = Callable[..., Awaitable[Any]]
 
 
 def served(
-    tmp_path: Path, token_files: tuple[Path, Path], body: Callable[..., Awaitable[None]]
+    tmp_path: Path,
+    token_files: tuple[Path, Path],
+    body: Callable[..., Awaitable[None]],
+    **settings: Any,
 ) -> tuple[PipelineTwin, Metrics]:
     """Run `body(call, twin)` against a real gRPC server on 127.0.0.1."""
     admin, tokens = token_files
@@ -221,11 +224,12 @@ def served(
         admin_token_file=admin,
         tokens_file=tokens,
         apply_wait_s=0.5,
+        **settings,
     )
     service = CorrectionsService(
         config,
         tokens=Tokens.load(admin_token_file=admin, tokens_file=tokens),
-        send=twin.send,
+        send=lambda *args: twin.send(*args),  # noqa: PLW0108 - late: a test may replace it
         metrics=metrics,
     )
 
@@ -537,3 +541,20 @@ def test_a_correction_takes_the_next_seq_and_the_vendors_events_follow_it(tmp_pa
     restarted.audit.close()
     assert (again.sequencer.last_seq, again.state.seq) == (3, 4)
     assert again.state == book.state
+
+
+def test_kafka_not_taking_a_correction_is_unavailable_and_says_so(
+    tmp_path: Path, token_files: tuple[Path, Path]
+) -> None:
+    async def body(call: Call, twin: PipelineTwin) -> None:
+        twin.vendor(vendor(1, "kickoff", team=None))
+
+        async def never(*_args: Any) -> None:
+            await asyncio.Event().wait()
+
+        twin.send = never  # type: ignore[method-assign]
+        refused = await attempt(call, "CorrectScore", score(), "editor")
+        assert code_of(refused) == grpc.StatusCode.UNAVAILABLE
+        assert "look at the match" in refused.details()
+
+    served(tmp_path, token_files, body, produce_timeout_s=0.2)

@@ -137,6 +137,7 @@ class ComposeDeployment:
         self,
         *,
         run_dir: Path | None = None,
+        project: str | None = None,
         compose_file: Path = COMPOSE_FILE,
         engine: Engine | None = None,
         runner: ComposeRunner = run_command,
@@ -153,7 +154,14 @@ class ComposeDeployment:
         if self.settings:
             PipelineLayout.check_settings(self.settings)
         self.run_dir = (run_dir or env.run_dir()).resolve()
-        self.project = project_name(self.run_dir)
+        self._state: dict[str, Any] = self._read_state()
+        self.project: str = (
+            project
+            or (engine.project if engine is not None else None)
+            or self._state.get("project")
+            or project_name(self.run_dir)
+        )
+        """The compose project: the state's, or one per run directory."""
         self.compose_file = compose_file
         self.engine = engine or Engine(self.project)
         self._runner = runner
@@ -162,7 +170,6 @@ class ComposeDeployment:
         self.keep_on_failure = keep_on_failure
         self.time_scale = time_scale
         self.poll_s = poll_s
-        self._state: dict[str, Any] = self._read_state()
 
     # --- state --------------------------------------------------------------------------
 
@@ -355,8 +362,8 @@ class ComposeDeployment:
         with self._locked():
             running = await asyncio.to_thread(self.has_running_containers)
             if not running:
-                await self._check_compose()
                 self._fresh_layout()
+                await self._check_compose()
                 report("stack", f"fresh start of compose project {self.project} in {self.run_dir}")
             elif self.stack_time_scale != self.time_scale:
                 report(

@@ -12,7 +12,6 @@ from typing import Any, Final
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from pipeline.deploy.errors import DeployError
 
@@ -90,21 +89,23 @@ class Engine:
                 ) from None
         return self._client
 
-    def containers(self) -> dict[str, Container]:
-        """Service name -> its container (one-off `compose run` containers left out)."""
+    def containers(self) -> dict[str, str]:
+        """Service name -> its container's id (one-off `compose run` containers left out)."""
         try:
-            found = self.client.containers.list(
-                all=True, sparse=True, filters={"label": [f"{PROJECT_LABEL}={self.project}"]}
+            found = self.client.api.containers(
+                all=True, filters={"label": [f"{PROJECT_LABEL}={self.project}"]}
             )
         except docker.errors.DockerException as exc:
             raise DeployError(f"Docker engine: listing project {self.project}: {exc}") from None
-        return {
-            c.labels[SERVICE_LABEL]: c
-            for c in found
-            if SERVICE_LABEL in c.labels and c.labels.get(ONEOFF_LABEL) != "True"
-        }
+        out: dict[str, str] = {}
+        for summary in found:
+            labels = summary.get("Labels") or {}
+            if SERVICE_LABEL in labels and labels.get(ONEOFF_LABEL) != "True":
+                out[labels[SERVICE_LABEL]] = str(summary["Id"])
+        return out
 
-    def container(self, service: str) -> Container:
+    def container(self, service: str) -> str:
+        """The id of `service`'s container."""
         containers = self.containers()
         if service not in containers:
             known = ", ".join(sorted(containers)) or "none"
@@ -113,10 +114,10 @@ class Engine:
             )
         return containers[service]
 
-    def state(self, service: str, container: Container | None = None) -> ContainerState:
-        container = container or self.container(service)
+    def state(self, service: str, container_id: str | None = None) -> ContainerState:
+        container_id = container_id or self.container(service)
         try:
-            inspected: dict[str, Any] = self.client.api.inspect_container(container.id)
+            inspected: dict[str, Any] = self.client.api.inspect_container(container_id)
         except docker.errors.NotFound:
             return ContainerState(service, "removed", None, None, None)
         except docker.errors.DockerException as exc:
@@ -124,12 +125,12 @@ class Engine:
         return state_of(service, inspected)
 
     def states(self) -> dict[str, ContainerState]:
-        return {name: self.state(name, c) for name, c in self.containers().items()}
+        return {name: self.state(name, cid) for name, cid in self.containers().items()}
 
     def _act(self, service: str, what: str, **kwargs: Any) -> None:
-        container = self.container(service)
+        container_id = self.container(service)
         try:
-            getattr(container, what)(**kwargs)
+            getattr(self.client.api, what)(container_id, **kwargs)
         except docker.errors.APIError as exc:
             reason = exc.explanation or str(exc)
             raise DeployError(f"Docker engine: {what} {service}: {reason}") from None

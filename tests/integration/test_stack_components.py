@@ -147,6 +147,7 @@ def test_every_prometheus_target_is_up(endpoints: dict[str, Any]) -> None:
         "edge-ap-southeast",
         "edge-canary",
         "control",
+        "corrections",
     }
     assert all(h == "up" for h, _ in health.values()), health
     # The broker's own metrics arrive through the JMX exporter.

@@ -57,7 +57,10 @@ def test_edge_means_every_edge_and_a_named_service_only_itself() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"kafka.x": 1}, "no service 'kafka'; settable: edge, control, edge-ap-southeast"),
+        (
+            {"kafka.x": 1},
+            "no service 'kafka'; settable: edge, control, corrections, edge-ap-southeast",
+        ),
         ({"ingest.bogus": 1}, "ingest has no field 'bogus'; fields: admin_token_file"),
         ({"ingest.fallback_enabled": "no"}, "fallback_enabled must be a bool"),
         ({"control.canary_share": 3}, r"canary_share must be in \[0, 1\]"),

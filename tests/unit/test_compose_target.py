@@ -322,6 +322,47 @@ def test_configure_restarts_only_what_the_setting_touches(
 # --- up, endpoints, the target a run directory holds -----------------------------------
 
 
+def test_load_rules_writes_the_generated_rules_where_compose_mounts_them(tmp_path: Path) -> None:
+    """A Prometheus twin on 127.0.0.1 stands for the container's published port."""
+    from aiohttp import web
+
+    from slo.rules import dump, rule_files
+    from slo.spec import default_specs, load
+
+    files = {n: dump(c) for n, c in rule_files(load(default_specs()), time_scale=10).items()}
+    reloads: list[str] = []
+
+    async def scenario() -> list[str]:
+        async def reload(_request: web.Request) -> web.Response:
+            reloads.append("reload")
+            return web.Response(text="")
+
+        async def rules(_request: web.Request) -> web.Response:
+            names = sorted((tmp_path / "prometheus" / "rules").iterdir())
+            return web.json_response({"data": {"groups": [{"name": p.stem} for p in names]}})
+
+        app = web.Application()
+        app.router.add_post("/-/reload", reload)
+        app.router.add_get("/api/v1/rules", rules)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            engine = Engine("gameday-test", client=object())
+            deployment = _deployment(tmp_path, engine, prometheus=port)
+            return await deployment.load_rules(files)
+        finally:
+            await runner.cleanup()
+
+    groups = asyncio.run(scenario())
+    assert reloads == ["reload"]
+    for name, text in files.items():
+        assert (tmp_path / "prometheus" / "rules" / name).read_text() == text
+    assert groups == sorted(Path(n).stem for n in files)
+
+
 class _Compose:
     """Records `docker compose` command lines; `up` fails (no engine here)."""
 

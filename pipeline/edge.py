@@ -35,12 +35,12 @@ from typing import cast
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from pipeline import wsframe
 from pipeline.auth import bearer_ok, read_token
 from pipeline.clientreport import ClientReport
+from pipeline.exposition import CONTENT_TYPE, Exposition
 from pipeline.httpwire import (
     MAX_HEAD,
     MAX_REQUEST_LINE,
@@ -200,6 +200,7 @@ class Edge:
     def __init__(self, config: EdgeConfig, *, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
+        self.exposition = Exposition(self.metrics.registry)
         self.follower = MasterFollower(target_of(config))
         self.matches: dict[str, MatchFeed] = {}
         self.feed_payload: bytes | None = None
@@ -781,8 +782,8 @@ class EdgeProtocol(asyncio.Protocol):
         elif path == "/healthz":
             self._healthz(request)
         elif path == "/metrics":
-            body = generate_latest(edge.metrics.registry)
-            self._send(request, "metrics", response(200, body, content_type=CONTENT_TYPE_LATEST))
+            body = edge.exposition.render()
+            self._send(request, "metrics", response(200, body, content_type=CONTENT_TYPE))
         elif len(parts) == 4 and parts[:2] == ["v1", "matches"] and parts[3] in ("stream", "ws"):
             if not self._defective(request, "stream"):
                 await self._stream(request, parts[2], ws=parts[3] == "ws")

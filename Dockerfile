@@ -26,7 +26,7 @@ COPY pyproject.toml README.md ./
 COPY infra/constraints.txt infra/constraints.txt
 RUN mkdir pipeline && touch pipeline/__init__.py \
     && pip install --constraint infra/constraints.txt . \
-    && pip uninstall --yes gameday && rm -rf pipeline build
+    && pip uninstall --yes gameday && rm -rf pipeline build ./*.egg-info
 COPY pipeline pipeline
 # The run directory's owner replaces this user at `gameday up` (compose.yaml `user:`).
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin gameday

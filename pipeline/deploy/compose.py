@@ -363,7 +363,11 @@ class ComposeDeployment:
             running = await asyncio.to_thread(self.has_running_containers)
             if not running:
                 self._fresh_layout()
-                await self._check_compose()
+                try:
+                    await self._check_compose()
+                except ToolMissing:
+                    self._mark_stopped()  # nothing started: `down` has nothing to do
+                    raise
                 report("stack", f"fresh start of compose project {self.project} in {self.run_dir}")
             elif self.stack_time_scale != self.time_scale:
                 report(
@@ -383,6 +387,7 @@ class ComposeDeployment:
                 if not running and not self.keep_on_failure:
                     report("stack", "stopping what was started")
                     await self._compose("down", "--volumes", "--remove-orphans")
+                    self._mark_stopped()
                 raise ComponentFailed(
                     "docker compose", f"up exited with {code}", log_tail(log_path)
                 )
@@ -396,14 +401,18 @@ class ComposeDeployment:
         with self._locked():
             if not self._state.get("host_ports") or self._state.get("stopped_at"):
                 return []
+            await self._check_compose()
             code, log_path = await self._compose(
                 "down", "--volumes", "--remove-orphans", "--timeout", "10"
             )
             if code != 0:
                 raise DeployError(f"docker compose down exited with {code}:\n{log_tail(log_path)}")
-            self._state["stopped_at"] = _now()
-            self._write_state()
+            self._mark_stopped()
         return []
+
+    def _mark_stopped(self) -> None:
+        self._state["stopped_at"] = _now()
+        self._write_state()
 
     async def _settle(self, new: Mapping[str, Any], report: Progress) -> list[str]:
         before = self._pipeline_configs(self.stack_settings)

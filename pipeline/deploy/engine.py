@@ -12,9 +12,12 @@ from typing import Any, Final
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from pipeline.deploy.errors import DeployError
 
+UNREACHABLE: Final = (docker.errors.DockerException, requests.exceptions.ConnectionError)
+"""What the SDK raises when there is no engine to talk to (the connection is made lazily)."""
 API_VERSION: Final = "1.45"
 """Docker Engine 26 and later speak it; pinned so that no call asks the engine first."""
 PROJECT_LABEL: Final = "com.docker.compose.project"
@@ -95,8 +98,11 @@ class Engine:
             found = self.client.api.containers(
                 all=True, filters={"label": [f"{PROJECT_LABEL}={self.project}"]}
             )
-        except docker.errors.DockerException as exc:
-            raise DeployError(f"Docker engine: listing project {self.project}: {exc}") from None
+        except UNREACHABLE as exc:
+            raise DeployError(
+                f"cannot reach the Docker engine ({exc.__class__.__name__}: {exc}); "
+                "start it, or set DOCKER_HOST"
+            ) from None
         out: dict[str, str] = {}
         for summary in found:
             labels = summary.get("Labels") or {}
@@ -120,7 +126,7 @@ class Engine:
             inspected: dict[str, Any] = self.client.api.inspect_container(container_id)
         except docker.errors.NotFound:
             return ContainerState(service, "removed", None, None, None)
-        except docker.errors.DockerException as exc:
+        except UNREACHABLE as exc:
             raise DeployError(f"Docker engine: inspecting {service}: {exc}") from None
         return state_of(service, inspected)
 
@@ -134,6 +140,8 @@ class Engine:
         except docker.errors.APIError as exc:
             reason = exc.explanation or str(exc)
             raise DeployError(f"Docker engine: {what} {service}: {reason}") from None
+        except UNREACHABLE as exc:
+            raise DeployError(f"Docker engine: {what} {service}: {exc}") from None
 
     def kill(self, service: str) -> None:
         """SIGKILL the container's processes; it stays down (no restart policy)."""

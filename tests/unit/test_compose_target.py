@@ -484,3 +484,48 @@ def test_the_relay_serves_a_loopback_only_port_on_another_address() -> None:
     answer, closed = asyncio.run(scenario())
     assert answer == b"echo:GET /metrics\n"
     assert closed == b""
+
+
+# --- the containers' healthcheck ---------------------------------------------------------
+
+
+def test_the_healthcheck_exits_0_only_when_the_local_probe_passes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from http.server import HTTPServer
+
+    from pipeline.deploy.ports import free_ports
+    from pipeline.deploy.probe import main
+
+    class Metrics(BaseHTTPRequestHandler):
+        connected = b"0"
+
+        def do_GET(self) -> None:
+            body = b"# TYPE gameday_feed_primary_connected gauge\n"
+            body += b"gameday_feed_primary_connected " + self.connected + b"\n"
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        metric = "gameday_feed_primary_connected=1"
+        assert main([f"{url}/metrics", "--metric", metric]) == 1
+        assert "gameday_feed_primary_connected is 0, not 1" in capsys.readouterr().err
+        Metrics.connected = b"1"
+        assert main([f"{url}/metrics", "--metric", metric]) == 0
+        assert main([f"{url}/metrics"]) == 0
+        assert main([f"{url}/healthz"]) == 1
+        assert "-> 404" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
+    (closed,) = free_ports(["closed"]).values()
+    assert main([f"http://127.0.0.1:{closed}/healthz", "--timeout-s", "0.5"]) == 1
+    assert "failed: ConnectError" in capsys.readouterr().err

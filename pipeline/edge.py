@@ -80,6 +80,8 @@ RETRY_AFTER_S = 5
 REFUSED_DEADLINE_S = 2.0
 """How long a connection over the per-address cap may take to send its request head
 before it is closed without an answer (it is answered 429 as soon as the head is in)."""
+REJECTION_LOG_S = 10.0
+"""Each reason of refusal is logged at most once in this many seconds (with a count)."""
 REJECTIONS = {
     400: "malformed",
     401: "unauthorized",
@@ -213,6 +215,8 @@ class Edge:
         }
         self._snapshot_reads: dict[str, asyncio.Future[bytes | None]] = {}
         self._per_address: dict[str, int] = {}
+        self._rejection_log: dict[str, tuple[float, int]] = {}
+        """Per rejection reason: when it was last logged, and how many were not logged since."""
         """Open connections per client address (only addresses the cap applies to)."""
         self.token = read_token(config.admin_token_file) if config.admin_token_file else None
         region = config.region
@@ -280,10 +284,20 @@ class Edge:
         else:
             self._per_address.pop(address, None)
 
-    def rejected(self, reason: str) -> None:
+    def rejected(self, reason: str, detail: str = "") -> None:
+        """Count a refused request or connection, and log it: at most once per reason every
+        REJECTION_LOG_S, with how many there were since, so a flood cannot flood the log."""
         self.metrics.counter("gameday_edge_rejected_total").labels(
             region=self.config.region, reason=reason
         ).inc()
+        now = time.monotonic()
+        last, count = self._rejection_log.get(reason, (-REJECTION_LOG_S, 0))
+        if now - last < REJECTION_LOG_S:
+            self._rejection_log[reason] = (last, count + 1)
+            return
+        self._rejection_log[reason] = (now, 0)
+        more = f" (+{count} more since the last log)" if count else ""
+        log.warning("refused (%s)%s: %s", reason, more, detail[:200] or reason)
 
     def _write(self, fan: Fan, frame: bytes) -> bool:
         transport = fan.transport
@@ -598,7 +612,7 @@ class Edge:
             report = ClientReport.parse(body)
         except ValueError as exc:
             reports.labels(region=self.config.region, result="rejected").inc()
-            self.rejected("bad_telemetry")
+            self.rejected("bad_telemetry", str(exc))
             return 400, str(exc)
         region = self.config.region
         if report.page_load_s is not None:
@@ -736,8 +750,9 @@ class EdgeProtocol(asyncio.Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
         self._count("bad_request", error.status)
-        self.edge.rejected(REJECTIONS.get(error.status, "malformed"))
-        log.info("refused a request (%d): %s", error.status, error.message)
+        self.edge.rejected(
+            REJECTIONS.get(error.status, "malformed"), f"{error.status} {error.message}"
+        )
         self.transport.write(json_error(error.status, error.message, headers=headers))
         self.transport.close()
 
@@ -791,7 +806,7 @@ class EdgeProtocol(asyncio.Protocol):
             if not self._defective(request, "snapshot"):
                 await self._snapshot(request, parts[2])
         else:
-            edge.rejected("unknown_path")
+            edge.rejected("unknown_path", f"{request.method[:20]} {path[:80]!r}")
             self._send(
                 request,
                 "other",
@@ -888,7 +903,7 @@ class EdgeProtocol(asyncio.Protocol):
         last_event_id = None
         if raw not in (None, ""):
             if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_SEQ_DIGITS:
-                self.edge.rejected("bad_last_event_id")
+                self.edge.rejected("bad_last_event_id", f"Last-Event-ID {raw[:40]!r}")
                 self._send(
                     request,
                     "stream",

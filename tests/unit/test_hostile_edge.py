@@ -406,3 +406,23 @@ def test_any_request_head_parses_or_is_refused_with_a_4xx(head: bytes) -> None:
     assert 0 <= length <= MAX_BODY
     assert status == 200 or 400 <= status < 500
     assert message
+
+
+def test_a_flood_of_refusals_is_counted_in_full_but_logged_once_per_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    edge = Edge(
+        EdgeConfig(region="eu-west", port=0, sentinels=(), master_name="scores", web_dir=WEB),
+        metrics=Metrics(),
+    )
+    with caplog.at_level("WARNING", logger="edge"):
+        for index in range(1000):
+            edge.rejected("unknown_path", f"GET '/probe-{index}'")
+        edge.rejected("malformed", "400 malformed request line")
+    labels = {"region": "eu-west", "reason": "unknown_path"}
+    assert edge.metrics.registry.get_sample_value("gameday_edge_rejected_total", labels) == 1000
+    logged = [record.getMessage() for record in caplog.records]
+    assert logged == [
+        "refused (unknown_path): GET '/probe-0'",
+        "refused (malformed): 400 malformed request line",
+    ]

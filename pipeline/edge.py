@@ -243,6 +243,9 @@ class Edge:
                     route=route,
                     status=str(status),
                 )
+        rejected = self.metrics.counter("gameday_edge_rejected_total")
+        for reason in {*REJECTIONS.values(), "bad_last_event_id", "bad_telemetry", "unknown_path"}:
+            rejected.labels(region=self.config.region, reason=reason)
 
     # --- matches and fans -------------------------------------------------------------
 

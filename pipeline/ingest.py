@@ -32,7 +32,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from pipeline.auth import bearer_ok, error, read_token
 from pipeline.dedupe import Deduper
 from pipeline.feed.secondary import parse_match_xml, parse_matches_xml
-from pipeline.model import InvalidEvent, MatchEvent, format_time
+from pipeline.model import REASONS, InvalidEvent, MatchEvent, format_time
 from pipeline.service import main, run_all, with_telemetry
 from pipeline.telemetry import Metrics, dumps
 
@@ -171,6 +171,8 @@ class Ingest:
         self.held_until = 0.0
         """monotonic time before which only a forced fallback's hold keeps the fallback."""
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))
+        for reason in REASONS:  # at 0, so that the first rejection is an increase
+            self.metrics.counter("gameday_ingest_rejected_total").labels(reason=reason)
 
     # --- one packet -------------------------------------------------------------------
 

@@ -81,7 +81,7 @@ class PrimaryApp:
         if MATCH_ID.match(match_id) is None:
             return error(400, f"match id {match_id!r} is not HOME-AWAY team codes")
         raw = request.query.get("after", "0")
-        if not raw.isdigit() or not raw.isascii():
+        if not raw.isdigit() or not raw.isascii() or len(raw) > 16:
             return error(400, f"after must be a non-negative integer seq, got {raw!r}")
         events = self.vendor.events(match_id, after=int(raw))
         return web.json_response([event.to_json() for event in events])

@@ -24,6 +24,7 @@ from pipeline.deploy.services import PipelineLayout
 from pipeline.edge import Edge, EdgeConfig
 from pipeline.feed import FeedConfig
 from pipeline.feed.control import ControlApp
+from pipeline.feed.primary import PrimaryApp
 from pipeline.feed.vendor import Vendor
 from pipeline.ingest import Ingest, IngestConfig, control_app
 from pipeline.telemetry import Metrics
@@ -267,3 +268,29 @@ def test_the_edges_connection_cap_spares_the_harness_on_127_0_0_1() -> None:
         assert all(edge.admit("127.0.0.1") for _ in range(20_000)), name
         assert config.max_connections_per_address > 0
         assert not all(edge.admit("127.0.0.2") for _ in range(20_000)), name
+
+
+def test_the_vendors_replay_refuses_a_bad_after_or_match_id_with_400() -> None:
+    vendor = Vendor()
+    good = {
+        "event_id": "k1",
+        "match_id": "gha-pan",
+        "seq": 1,
+        "type": "kickoff",
+        "occurred_at": "2026-12-04T15:00:00.000Z",
+    }
+    vendor.post("gha-pan", [json.dumps(good).encode()])
+    app = PrimaryApp(vendor, heartbeat_s=1.0).build()
+
+    async def check(client: httpx.AsyncClient) -> None:
+        for after in ("-1", "abc", "9" * 5_000, "\u00b2", "1.5"):
+            answer = await client.get("/v1/matches/gha-pan/events", params={"after": after})
+            assert answer.status_code == 400, after[:20]
+            assert "after must be" in answer.json()["error"]
+        answer = await client.get("/v1/matches/%3Cscript%3E/events")
+        assert answer.status_code == 400
+        assert "HOME-AWAY" in answer.json()["error"]
+        answer = await client.get("/v1/matches/gha-pan/events", params={"after": "0"})
+        assert [event["seq"] for event in answer.json()] == [1]
+
+    against(app, check)

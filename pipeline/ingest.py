@@ -31,7 +31,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from pipeline.auth import bearer_ok, error, read_token
 from pipeline.dedupe import Deduper
-from pipeline.feed.secondary import parse_match_xml, parse_matches_xml
+from pipeline.feed.secondary import parse_matches_xml, read_match_xml
 from pipeline.model import REASONS, InvalidEvent, MatchEvent, format_time
 from pipeline.service import main, run_all, with_telemetry
 from pipeline.telemetry import Metrics, dumps
@@ -49,6 +49,8 @@ class IngestConfig:
     topic: str
     feed_topic: str
     metrics_port: int
+    host: str = "127.0.0.1"
+    """Where the metrics and the control API listen (0.0.0.0 only inside a container)."""
     trace_dir: Path | None = None
     silence_threshold_s: float = 3.0
     fallback_poll_interval_s: float = 15.0
@@ -302,21 +304,34 @@ class Ingest:
         self.kafka.produce(self.config.feed_topic, b"feed", dumps(status), {})
 
     async def poll_secondary(self) -> None:
+        """Every match the fallback vendor lists, each on its own: a match whose document
+        cannot be read does not keep the others back, nor a bad event the good ones."""
         polls = self.metrics.counter("gameday_fallback_polls_total")
         base = self.config.secondary_url
         try:
             listing = await self._http.get(f"{base}/v1/matches.xml")
             listing.raise_for_status()
-            for match_id in parse_matches_xml(listing.content):
-                document = await self._http.get(f"{base}/v1/matches/{match_id}.xml")
-                document.raise_for_status()
-                for event in parse_match_xml(document.content):
-                    self.accept(event.encode(), "fallback")
+            match_ids = parse_matches_xml(listing.content)
         except (httpx.HTTPError, ValueError) as exc:
             polls.labels(result="error").inc()
             log.warning("fallback poll failed: %s", exc)
             return
-        polls.labels(result="ok").inc()
+        failed = False
+        for match_id in match_ids:
+            try:
+                document = await self._http.get(f"{base}/v1/matches/{match_id}.xml")
+                document.raise_for_status()
+                items = read_match_xml(document.content)
+            except (httpx.HTTPError, ValueError) as exc:
+                failed = True
+                log.warning("fallback poll of %s failed: %s", match_id, exc)
+                continue
+            for item in items:
+                if isinstance(item, InvalidEvent):
+                    self._reject(item, f"<{match_id}.xml event>".encode(), "fallback")
+                else:
+                    self.accept(item.encode(), "fallback")
+        polls.labels(result="error" if failed else "ok").inc()
 
     async def run(self) -> None:
         self.kafka = KafkaOut(self.config.kafka_bootstrap, self.metrics)
@@ -360,12 +375,13 @@ async def serve(config: IngestConfig) -> None:
     if config.control_port is not None and config.admin_token_file is not None:
         runner = web.AppRunner(control_app(ingest, read_token(config.admin_token_file)))
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", config.control_port).start()
+        await web.TCPSite(runner, config.host, config.control_port).start()
     try:
         await with_telemetry(
             "ingest",
             trace_dir=config.trace_dir,
             metrics_port=config.metrics_port,
+            host=config.host,
             registry=ingest.metrics.registry,
             work=ingest.run(),
         )

@@ -18,7 +18,13 @@ from pipeline.feed.script import (
     parse_script,
     play,
 )
-from pipeline.feed.secondary import match_xml, matches_xml, parse_match_xml, parse_matches_xml
+from pipeline.feed.secondary import (
+    match_xml,
+    matches_xml,
+    parse_match_xml,
+    parse_matches_xml,
+    read_match_xml,
+)
 from pipeline.feed.server import FeedServer
 from pipeline.feed.vendor import FeedMetrics, Mode, PostResult, Rejected, Subscription, Vendor
 
@@ -45,4 +51,5 @@ __all__ = [
     "parse_matches_xml",
     "parse_script",
     "play",
+    "read_match_xml",
 ]

@@ -93,23 +93,45 @@ def parse_match_xml(data: bytes) -> list[MatchEvent]:
 
     Raises ValueError (InvalidEvent for an event that does not validate) naming the problem.
     """
+    out: list[MatchEvent] = []
+    for item in read_match_xml(data):
+        if isinstance(item, InvalidEvent):
+            raise item
+        out.append(item)
+    return out
+
+
+def read_match_xml(data: bytes) -> list[MatchEvent | InvalidEvent]:
+    """Each event of a match document in document order, or why it is not a valid event:
+    one bad event does not hide the good ones around it. Raises ValueError for a document
+    that is not a match document at all."""
     root = _root(data, "match")
     match_id = root.get("id")
     if not match_id:
         raise ValueError("secondary XML: <match> has no id")
-    return [_event(match_id, index, node) for index, node in enumerate(root)]
+    out: list[MatchEvent | InvalidEvent] = []
+    for index, node in enumerate(root):
+        try:
+            out.append(_event(match_id, index, node))
+        except InvalidEvent as exc:
+            out.append(exc)
+    return out
 
 
 def _event(match_id: str, index: int, node: ET.Element) -> MatchEvent:
     if node.tag != "event":
-        raise ValueError(f"secondary XML: element {index} is <{node.tag}>, expected <event>")
+        raise InvalidEvent(
+            "wrong_type", f"secondary XML: element {index} is <{node.tag}>, expected <event>"
+        )
     fields: dict[str, object] = dict(node.attrib)
     if fields.setdefault("match_id", match_id) != match_id:
-        raise ValueError(f"secondary XML: event {index} names another match")
+        raise InvalidEvent("wrong_match", f"secondary XML: event {index} names another match")
     for name in INT_ATTRIBUTES & fields.keys():
         text = str(fields[name])
-        if _DIGITS.fullmatch(text) is None:
-            raise ValueError(f"secondary XML: event {index} has {name}={text!r}, not an integer")
+        if _DIGITS.fullmatch(text) is None or len(text) > 16:
+            raise InvalidEvent(
+                f"bad_{name}", f"secondary XML: event {index} has {name}={text!r}, not an integer"
+            )
         fields[name] = int(text)
     try:
         return MatchEvent.parse(fields)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -350,3 +352,64 @@ def test_ingest_forwards_every_valid_event_around_bad_packets_and_counts_each(
         assert registry.get_sample_value("gameday_ingest_rejected_total", {"reason": reason}) == 1
     rejected = {"feed": "primary", "outcome": "rejected"}
     assert registry.get_sample_value("gameday_ingest_packets_total", rejected) == len(hostile)
+
+
+def test_a_bad_event_or_document_at_the_fallback_vendor_holds_back_nothing_else(
+    tmp_path: Path,
+) -> None:
+    now = format_time(datetime.now(UTC))
+    good = [
+        {**GOOD, "event_id": f"f{seq}", "seq": seq, "occurred_at": now, "type": "yellow_card"}
+        for seq in (1, 2, 3)
+    ]
+
+    def attributes(event: dict[str, Any]) -> str:
+        return " ".join(f'{k}="{v}"' for k, v in event.items() if v is not None)
+
+    document = (
+        '<match id="gha-pan">'
+        f"<event {attributes(good[0])}/>"
+        f"<event {attributes({**good[0], 'event_id': 'b1', 'seq': 'one'})}/>"
+        f"<event {attributes({**good[0], 'event_id': 'b2', 'type': 'corner'})}/>"
+        "<goal/>"
+        f"<event {attributes(good[1])}/>"
+        f"<event {attributes({**good[0], 'event_id': 'b3', 'seq': '9' * 5000})}/>"
+        f"<event {attributes(good[2])}/>"
+        "</match>"
+    )
+    pages = {
+        "/v1/matches.xml": '<matches><match id="bra-arg"/><match id="gha-pan"/></matches>',
+        "/v1/matches/bra-arg.xml": "<match id='bra-arg'><event",  # not XML
+        "/v1/matches/gha-pan.xml": document,
+    }
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(text=pages[request.path], content_type="application/xml")
+
+    async def scenario() -> tuple[Ingest, KafkaTwin]:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", serve)
+        async with TestServer(app) as server:
+            url = str(server.make_url("")).rstrip("/")
+            config = IngestConfig(
+                primary_url=url,
+                secondary_url=url,
+                kafka_bootstrap="127.0.0.1:1",
+                topic="match-events",
+                feed_topic="feed-status",
+                metrics_port=0,
+            )
+            ingest, kafka = Ingest(config, metrics=Metrics()), KafkaTwin()
+            ingest.kafka = kafka  # type: ignore[assignment]
+            await ingest.poll_secondary()
+            await ingest._http.aclose()
+            return ingest, kafka
+
+    ingest, kafka = asyncio.run(scenario())
+    assert [json.loads(value)["event_id"] for _topic, value in kafka.produced] == ["f1", "f2", "f3"]
+    registry = ingest.metrics.registry
+    for reason, count in {"bad_seq": 2, "unknown_type": 1, "wrong_type": 1}.items():
+        labels = {"reason": reason}
+        assert registry.get_sample_value("gameday_ingest_rejected_total", labels) == count
+    polls = {"result": "error"}  # the unreadable document is reported, not hidden
+    assert registry.get_sample_value("gameday_fallback_polls_total", polls) == 1

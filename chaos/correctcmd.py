@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 from pipeline import corrections_pb2 as pb
 from pipeline import corrections_pb2_grpc as pb_grpc
 from pipeline.corrections_auth import Role, token_for
-from pipeline.deploy import LocalDeployment
+from pipeline.deploy import open_deployment
 from pipeline.model import MAX_SCORE, MAX_TEXT, format_time, parse_time, teams_of
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -107,7 +107,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     """(address, token) from the arguments, else from the running stack."""
     if args.address and args.token_file:
         return args.address, _read(args.token_file)
-    endpoints = LocalDeployment().endpoints()  # StackNotRunning: exit 2, named
+    endpoints = open_deployment().endpoints()  # StackNotRunning: exit 2, named
     address = args.address or endpoints["corrections"]
     if args.token_file:
         return address, _read(args.token_file)

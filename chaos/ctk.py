@@ -24,7 +24,7 @@ import asyncio
 import json
 import re
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import yaml
 
@@ -282,15 +282,13 @@ _ACTIVE: dict[str, Any] = {}
 
 
 def inject(fault: dict[str, Any], name: str, configuration: Any = None) -> str:
-    """Called by Chaos Toolkit: inject a gameday fault into the local stack."""
+    """Called by Chaos Toolkit: inject a gameday fault into the stack."""
     from chaos.drill import build_fault
     from chaos.scenario import fault_spec
-    from pipeline.deploy import LocalDeployment, open_deployment
+    from pipeline.deploy import open_deployment
 
     del configuration
-    # Either target; build_fault uses only what both offer (chaos/drill.py still
-    # annotates LocalDeployment).
-    deployment = cast(LocalDeployment, open_deployment())
+    deployment = open_deployment()  # either target
     spec = fault_spec({**fault, "at": "1s", "duration": "1s"}, f"fault {name}")
     built = build_fault(spec, deployment, deployment.endpoints())
     asyncio.run(built.inject())

@@ -55,7 +55,7 @@ from chaos.kafkalog import read_match
 from chaos.rollout import RolloutClient
 from chaos.scenario import FaultSpec, Scenario
 from chaos.stats import quantile
-from pipeline.deploy import LocalDeployment
+from pipeline.deploy import Stack
 from pipeline.feed import Stutter, load_script, play
 from pipeline.model import parse_time
 from pipeline.telemetry import Metrics
@@ -116,7 +116,7 @@ class DrillResult:
 
 def build_fault(  # noqa: PLR0911 - one return per fault kind
     spec: FaultSpec,
-    deployment: LocalDeployment,
+    deployment: Stack,
     endpoints: dict[str, Any],
     *,
     stutter: Stutter | None = None,
@@ -156,7 +156,7 @@ def build_fault(  # noqa: PLR0911 - one return per fault kind
 class _KillMaster:
     """The current Redis master killed; started again (as a replica) on revert."""
 
-    deployment: LocalDeployment
+    deployment: Stack
     endpoints: dict[str, Any]
     name: str = "redis master killed"
     kind: str = "redis_failover"
@@ -273,7 +273,7 @@ def _alertmanager_alerts(url: str) -> set[str]:
 
 async def run_drill(  # noqa: PLR0915 - the phases read in order, top to bottom
     scenario: Scenario,
-    deployment: LocalDeployment,
+    deployment: Stack,
     *,
     time_scale: float,
     progress: Progress,
@@ -415,7 +415,7 @@ def _verify(
     scenario: Scenario,
     prom: Prometheus,
     *,
-    deployment: LocalDeployment,
+    deployment: Stack,
     histories: list[FanHistory],
     source: list[Any],
     scale: float,

@@ -11,14 +11,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 from prometheus_client import start_http_server
 
 from chaos.drill import run_drill
 from chaos.report import DrillRun, write
 from chaos.scenario import ScenarioError, available_scenarios, load_scenario
-from pipeline.deploy import LocalDeployment, open_deployment
+from pipeline.deploy import open_deployment
 from pipeline.telemetry import Metrics
 from slo.rules import dump, rule_files
 from slo.spec import default_specs, load
@@ -64,9 +63,7 @@ async def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         _say(f"gameday drill: {exc}")
         return EXIT_BAD_INPUT
-    # Either target: run_drill uses only what both offer (endpoints, ports, run_dir and
-    # the process faults); chaos/drill.py still annotates LocalDeployment.
-    deployment = cast(LocalDeployment, open_deployment())
+    deployment = open_deployment()  # either target: drills use only what both offer
     status = await deployment.status()
     if not status.healthy:
         _say("gameday drill: the stack is not healthy (`gameday status`); `gameday up` first")

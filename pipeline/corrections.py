@@ -310,6 +310,7 @@ async def serve(config: CorrectionsConfig) -> None:
         "corrections",
         trace_dir=config.trace_dir,
         metrics_port=config.metrics_port,
+        host=config.host,
         registry=metrics.registry,
         work=run(config, metrics),
     )

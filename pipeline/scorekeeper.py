@@ -72,6 +72,8 @@ class ScorekeeperConfig:
     replay_url: str
     audit_dir: Path
     metrics_port: int
+    host: str = "127.0.0.1"
+    """Where the metrics listen (0.0.0.0 only inside a container)."""
     group_id: str = "scorekeeper"
     group_instance_id: str | None = "scorekeeper-0"
     """Static group membership: a restarted scorekeeper takes its partitions back at once
@@ -590,6 +592,7 @@ async def serve(config: ScorekeeperConfig) -> None:
         "scorekeeper",
         trace_dir=config.trace_dir,
         metrics_port=config.metrics_port,
+        host=config.host,
         registry=keeper.metrics.registry,
         work=keeper.run(),
     )

@@ -73,11 +73,12 @@ async def with_telemetry(
     metrics_port: int,
     registry: CollectorRegistry,
     work: Awaitable[None],
+    host: str = "127.0.0.1",
 ) -> None:
-    """Tracing set up and /metrics served on 127.0.0.1:`metrics_port` around `work`."""
+    """Tracing set up and /metrics served on `host`:`metrics_port` around `work`."""
     provider = setup_tracing(name, trace_dir=trace_dir)
-    server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
-    logging.getLogger(name).info("%s: metrics on 127.0.0.1:%d", name, metrics_port)
+    server, thread = start_http_server(metrics_port, addr=host, registry=registry)
+    logging.getLogger(name).info("%s: metrics on %s:%d", name, host, metrics_port)
     try:
         await work
     finally:

@@ -142,6 +142,8 @@ CONTAINER_SETTINGS: Final = {
     "edge.connection_cap_exempt": ["127.0.0.1", "::1", NETWORK_GATEWAY],
     "control.host": "0.0.0.0",  # noqa: S104
     "corrections.host": "0.0.0.0",  # noqa: S104
+    "ingest.host": "0.0.0.0",  # noqa: S104 - its metrics and control API
+    "scorekeeper.host": "0.0.0.0",  # noqa: S104 - its metrics
 }
 
 

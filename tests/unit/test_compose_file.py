@@ -343,17 +343,13 @@ def test_each_pipeline_healthcheck_probes_its_own_container_port(local: LocalDep
         assert ports[local_name] == port, component.name  # the port the local check uses
 
 
-def test_loopback_only_ports_are_relayed(local: LocalDeployment) -> None:
-    """Metrics (pipeline/service.py) and ingest's control API bind 127.0.0.1 only."""
+def test_every_service_listens_beyond_its_container_loopback(local: LocalDeployment) -> None:
+    """Locally every listener is on 127.0.0.1; in a container that would be unreachable."""
+    local_configs = local.pipeline.configs()
     configs = composefiles.pipeline_configs(time_scale=1.0, settings={})
-    for name in ("ingest", "scorekeeper", "corrections"):
-        command = SERVICES[name]["command"]
-        assert command[:3] == ["python", "-m", "pipeline.deploy.relay"]
-        relayed = {int(command[i + 1]) for i, a in enumerate(command) if a == "--port"}
-        wanted = {configs[name]["metrics_port"]}
-        if "control_port" in configs[name]:
-            wanted.add(configs[name]["control_port"])
-        assert relayed == wanted, name
+    for name, config in configs.items():
+        assert config.get("host") == "0.0.0.0", name
+        assert local_configs[name].get("host", "127.0.0.1") == "127.0.0.1", name
 
 
 def test_kafka_is_apache_kafka_with_the_topics_the_pipeline_uses() -> None:

@@ -36,7 +36,6 @@ from pipeline.deploy import (
 from pipeline.deploy.composefiles import HOST_PORT_NAMES, host_port_variable
 from pipeline.deploy.engine import API_VERSION
 from pipeline.deploy.process import _read_stat
-from pipeline.deploy.relay import relay
 
 DATA = Path(__file__).parent / "data" / "docker"
 DEFINITIONS = json.loads((DATA / "engine-api-definitions.json").read_text())
@@ -453,37 +452,6 @@ def test_a_running_stack_cannot_be_reopened_as_the_other_target(tmp_path: Path) 
     with pytest.raises(DeployError, match=r"a local stack is running in .*`gameday down` first"):
         open_deployment(tmp_path, target="compose")
     assert isinstance(open_deployment(tmp_path), LocalDeployment)
-
-
-# --- the in-container relay -------------------------------------------------------------
-
-
-def test_the_relay_serves_a_loopback_only_port_on_another_address() -> None:
-    async def scenario() -> tuple[bytes, bytes]:
-        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(b"echo:" + await reader.readline())
-            await writer.drain()
-            writer.close()
-
-        service = await asyncio.start_server(echo, "127.0.0.1", 0)
-        port = service.sockets[0].getsockname()[1]
-        relayed = await relay("127.0.0.2", port)  # the container's own address, same port
-        reader, writer = await asyncio.open_connection("127.0.0.2", port)
-        writer.write(b"GET /metrics\n")
-        answer = await asyncio.wait_for(reader.read(), 5)
-        writer.close()
-        service.close()
-        await service.wait_closed()
-        reader, writer = await asyncio.open_connection("127.0.0.2", port)
-        closed = await asyncio.wait_for(reader.read(), 5)  # nothing behind it: closed at once
-        writer.close()
-        relayed.close()
-        await relayed.wait_closed()
-        return answer, closed
-
-    answer, closed = asyncio.run(scenario())
-    assert answer == b"echo:GET /metrics\n"
-    assert closed == b""
 
 
 # --- the containers' healthcheck ---------------------------------------------------------

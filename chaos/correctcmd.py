@@ -25,9 +25,9 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from pipeline import corrections_pb2 as pb
-from pipeline import corrections_pb2_grpc as pb_grpc
-from pipeline.corrections_auth import Role, token_for
+from pipeline.corrections import corrections_pb2 as pb
+from pipeline.corrections import corrections_pb2_grpc as pb_grpc
+from pipeline.corrections.auth import Role, token_for
 from pipeline.deploy import open_deployment
 from pipeline.model import MAX_SCORE, MAX_TEXT, format_time, parse_time, teams_of
 

@@ -10,8 +10,8 @@ replica -> audit log -> Kafka offset commit. A crash anywhere re-reads the event
 the seq check makes the replay harmless. A failover is followed through Sentinel; what
 the new master lost is re-applied from memory by the apply itself or the reconciler.
 
-An official's correction (pipeline/corrections.py) comes through Kafka too, and is
-applied at once after the last event applied, unless `corrections_rules.refusal()` says
+An official's correction (pipeline/corrections/service.py) comes through Kafka too, and is
+applied at once after the last event applied, unless `corrections.rules.refusal()` says
 no. So one match has two sources; what fans get is one sequence: every applied event is
 published with the next seq (the same as the vendor's until a correction takes one; the
 vendor's own seq goes on ordering the vendor's events, filling gaps and the audit's
@@ -36,7 +36,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from redis.exceptions import RedisError
 
 from pipeline.audit import AuditLog
-from pipeline.corrections_rules import refusal
+from pipeline.corrections.rules import refusal
 from pipeline.model import OFFICIAL_TYPES, InvalidEvent, MatchEvent, ScoreState, format_time
 from pipeline.offsets import OffsetTracker
 from pipeline.redisconn import MasterFollower, target_of

@@ -221,7 +221,7 @@ CATALOG: dict[str, MetricSpec] = {
             "decision",
             "reason",
         ),
-        # --- corrections (pipeline/corrections.py) ---------------------------------------
+        # --- corrections (pipeline/corrections/) ------------------------------------------------
         _c(
             "gameday_corrections_requests_total",
             "Calls to the corrections service by method and outcome: ok, or why refused "

@@ -35,7 +35,7 @@ from typing import Any, Final
 import httpx
 
 from pipeline import env
-from pipeline.corrections_auth import make_tokens_file
+from pipeline.corrections.auth import make_tokens_file
 from pipeline.deploy import composefiles, configs, health
 from pipeline.deploy.base import ServiceStatus, StackStatus
 from pipeline.deploy.components import write_file

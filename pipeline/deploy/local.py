@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from pipeline import env
-from pipeline.corrections_auth import make_tokens_file
+from pipeline.corrections.auth import make_tokens_file
 from pipeline.deploy import configs, health
 from pipeline.deploy.base import ServiceStatus, StackStatus
 from pipeline.deploy.components import Component, Link, bind, write_file

@@ -18,14 +18,14 @@ from typing import Any
 import grpc
 import pytest
 
-from pipeline import corrections_gen
-from pipeline import corrections_pb2 as pb
-from pipeline import corrections_pb2_grpc as pb_grpc
 from pipeline.audit import AuditLog
 from pipeline.corrections import CorrectionsConfig, CorrectionsService
-from pipeline.corrections_auth import Tokens, make_tokens_file, token_for
-from pipeline.corrections_log import AuditReader
-from pipeline.corrections_rules import refusal
+from pipeline.corrections import corrections_pb2 as pb
+from pipeline.corrections import corrections_pb2_grpc as pb_grpc
+from pipeline.corrections import gen as corrections_gen
+from pipeline.corrections.audit import AuditReader
+from pipeline.corrections.auth import Tokens, make_tokens_file, token_for
+from pipeline.corrections.rules import refusal
 from pipeline.model import InvalidEvent, MatchEvent, fold, format_time
 from pipeline.scorekeeper import Pending, Scorekeeper, ScorekeeperConfig
 from pipeline.telemetry import Metrics

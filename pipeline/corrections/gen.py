@@ -1,12 +1,14 @@
-"""Regenerate the gRPC and protobuf stubs of `pipeline/corrections.proto`.
+"""Regenerate the gRPC and protobuf stubs of `pipeline/corrections/corrections.proto`.
 
-    python -m pipeline.corrections_gen            # rewrite pipeline/corrections_pb2*.py(i)
-    python -m pipeline.corrections_gen --check    # exit 1 when the committed stubs differ
+    python -m pipeline.corrections.gen          # rewrite corrections_pb2*.py(i) beside it
+    python -m pipeline.corrections.gen --check  # exit 1 when the committed stubs differ
 
-The stubs are committed (so the stack needs no code generation at run time) and a unit
-test regenerates them into a temporary directory and compares, so they cannot drift from
-the .proto. grpcio-tools' bundled protoc writes the `.py` files, mypy-protobuf the `.pyi`
-files that `mypy --strict` reads. Generated files get a header that keeps ruff off them.
+With the stubs missing, `python pipeline/corrections/gen.py` does the same (the package
+imports them). The stubs are committed, so the stack needs no code generation at run
+time, and a unit test regenerates them into a temporary directory and compares, so they
+cannot drift from the .proto. grpcio-tools' bundled protoc writes the `.py` files,
+mypy-protobuf the `.pyi` files that `mypy --strict` reads. Generated files get a header
+that keeps ruff off them.
 """
 
 from __future__ import annotations
@@ -18,16 +20,17 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-ROOT: Final = Path(__file__).resolve().parent.parent
-PROTO: Final = "pipeline/corrections.proto"
+ROOT: Final = Path(__file__).resolve().parents[2]
+PROTO: Final = "pipeline/corrections/corrections.proto"
 OUTPUTS: Final = (
-    "pipeline/corrections_pb2.py",
-    "pipeline/corrections_pb2.pyi",
-    "pipeline/corrections_pb2_grpc.py",
-    "pipeline/corrections_pb2_grpc.pyi",
+    "pipeline/corrections/corrections_pb2.py",
+    "pipeline/corrections/corrections_pb2.pyi",
+    "pipeline/corrections/corrections_pb2_grpc.py",
+    "pipeline/corrections/corrections_pb2_grpc.pyi",
 )
 HEADER: Final = (
-    "# Generated from pipeline/corrections.proto by `python -m pipeline.corrections_gen`.\n"
+    "# Generated from pipeline/corrections/corrections.proto"
+    " by `python -m pipeline.corrections.gen`.\n"
     "# Do not edit; edit the .proto and regenerate.\n"
     "# ruff: noqa\n"
     "# fmt: off\n"
@@ -84,13 +87,13 @@ def stale() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.corrections_gen")
+    parser = argparse.ArgumentParser(prog="python -m pipeline.corrections.gen")
     parser.add_argument("--check", action="store_true", help="exit 1 when the stubs are stale")
     args = parser.parse_args(argv)
     if args.check:
         differ = stale()
         for name in differ:
-            print(f"{name} is stale: run python -m pipeline.corrections_gen", file=sys.stderr)
+            print(f"{name} is stale: run python -m pipeline.corrections.gen", file=sys.stderr)
         return 1 if differ else 0
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in generate(Path(tmp)).items():

@@ -7,7 +7,7 @@ import threading
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from pipeline.corrections_rules import Refused
+from pipeline.corrections.rules import Refused
 
 
 class KafkaSender:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline import corrections_pb2 as pb
-from pipeline.corrections_log import AuditReader
+from pipeline.corrections import corrections_pb2 as pb
+from pipeline.corrections.audit import AuditReader
 from pipeline.model import OFFICIAL_TYPES, MatchEvent, ScoreState
 
 

@@ -1,9 +1,9 @@
 """The score-correction service: match officials correct a score over gRPC (issue 9).
 
-`pipeline/corrections.proto` is the contract. Every call needs a bearer token
-(`corrections_auth`): a missing or unknown one is UNAUTHENTICATED, a role too low
+`pipeline/corrections/corrections.proto` is the contract. Every call needs a bearer token
+(`auth.py`): a missing or unknown one is UNAUTHENTICATED, a role too low
 PERMISSION_DENIED. A correction is an event like any other: the service checks it
-(`corrections_rules`), produces it to Kafka (idempotent producer, acks=all, keyed by
+(`rules.py`), produces it to Kafka (idempotent producer, acks=all, keyed by
 match id, as ingest does), and the scorekeeper applies it in order, to Redis and the
 audit trail. The service never writes Redis: it reads what was applied from the audit
 trail, read-only, to answer GetMatch/ListCorrections, to refuse a correction older than
@@ -30,13 +30,13 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from pipeline import corrections_pb2 as pb
-from pipeline import corrections_pb2_grpc as pb_grpc
-from pipeline.corrections_auth import Principal, Role, Tokens
-from pipeline.corrections_kafka import KafkaSender
-from pipeline.corrections_log import AuditReader
-from pipeline.corrections_replies import corrections_reply, match_reply, receipt
-from pipeline.corrections_rules import (
+from pipeline.corrections import corrections_pb2 as pb
+from pipeline.corrections import corrections_pb2_grpc as pb_grpc
+from pipeline.corrections.audit import AuditReader
+from pipeline.corrections.auth import Principal, Role, Tokens
+from pipeline.corrections.kafka import KafkaSender
+from pipeline.corrections.replies import corrections_reply, match_reply, receipt
+from pipeline.corrections.rules import (
     Refused,
     check,
     correction_id,
@@ -45,7 +45,7 @@ from pipeline.corrections_rules import (
     valid_match_id,
 )
 from pipeline.model import MatchEvent, ScoreState
-from pipeline.service import main, with_telemetry
+from pipeline.service import with_telemetry
 from pipeline.telemetry import Metrics
 
 log = logging.getLogger("corrections")
@@ -314,7 +314,3 @@ async def serve(config: CorrectionsConfig) -> None:
         registry=metrics.registry,
         work=run(config, metrics),
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main("corrections", CorrectionsConfig, serve))

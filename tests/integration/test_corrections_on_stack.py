@@ -18,10 +18,10 @@ from confluent_kafka import Consumer, TopicPartition
 from support import gameday, post, until
 
 from chaos.fans import Fan, FanHistory, watch
-from pipeline import corrections_pb2 as pb
-from pipeline import corrections_pb2_grpc as pb_grpc
 from pipeline.audit import AuditLog
-from pipeline.corrections_auth import token_for
+from pipeline.corrections import corrections_pb2 as pb
+from pipeline.corrections import corrections_pb2_grpc as pb_grpc
+from pipeline.corrections.auth import token_for
 from pipeline.model import fold, format_time
 
 Call = Callable[[str, Any, str | None], Awaitable[Any]]

@@ -32,8 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
-
 from pipeline import env
 from pipeline.corrections.auth import make_tokens_file
 from pipeline.deploy import composefiles, configs, health
@@ -43,8 +41,9 @@ from pipeline.deploy.engine import ContainerState, Engine
 from pipeline.deploy.errors import ComponentFailed, DeployError, StackNotRunning, ToolMissing
 from pipeline.deploy.ports import free_ports
 from pipeline.deploy.process import log_tail
+from pipeline.deploy.prometheus import load_rules
 from pipeline.deploy.services import CORRECTIONS_TOKENS, PipelineLayout
-from pipeline.deploy.toxiproxy import Toxiproxy
+from pipeline.deploy.toxiproxy import Toxiproxy, missing_proxies
 from pipeline.model import format_time
 from pipeline.topology import REDIS_MASTER_NAME, REDIS_NODES, SCORE_TOPIC, SENTINELS
 
@@ -541,30 +540,13 @@ class ComposeDeployment:
 
     async def _check_links(self) -> str | None:
         url = self.endpoints()["toxiproxy_api"]
-        try:
-            async with Toxiproxy(url, timeout_s=1.0) as tp:
-                proxies = await tp.proxies()
-        except Exception as exc:
-            return f"toxiproxy API at {url}: {exc.__class__.__name__}: {exc}"
-        missing = [link.name for link in composefiles.links() if link.name not in proxies]
-        return f"proxies missing: {', '.join(missing)}" if missing else None
+        return await missing_proxies(url, [link.name for link in composefiles.links()])
 
     async def load_rules(self, files: Mapping[str, str]) -> list[str]:
         """Give Prometheus these rule files (name -> YAML) and reload it; returns the rule
         groups Prometheus then has. compose.yaml mounts the folder they are written to."""
         rules_dir = self.run_dir / "prometheus" / "rules"
-        rules_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            if "/" in name or not name.endswith(".yml"):
-                raise DeployError(f"rule file name {name!r} must be a plain NAME.yml")
-            (rules_dir / name).write_text(text)
-        prometheus = self.endpoints()["prometheus"]
-        async with httpx.AsyncClient(timeout=10) as client:
-            reload = await client.post(f"{prometheus}/-/reload")
-            if reload.status_code != 200:
-                raise DeployError(f"Prometheus refused the new rules: {reload.text.strip()}")
-            groups = (await client.get(f"{prometheus}/api/v1/rules")).json()["data"]["groups"]
-        return [str(g["name"]) for g in groups]
+        return await load_rules(rules_dir, self.endpoints()["prometheus"], files)
 
     # --- process faults -----------------------------------------------------------------
 

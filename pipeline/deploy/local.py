@@ -33,8 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from pipeline import env
 from pipeline.corrections.auth import make_tokens_file
 from pipeline.deploy import configs, health
@@ -50,11 +48,12 @@ from pipeline.deploy.process import (
     spawn,
     stop_all,
 )
+from pipeline.deploy.prometheus import load_rules
 from pipeline.deploy.services import CORRECTIONS_TOKENS, PipelineLayout, link_port_names
 from pipeline.deploy.services import PORTS as PIPELINE_PORTS
 from pipeline.deploy.services import links as all_links
 from pipeline.deploy.tools import Tools
-from pipeline.deploy.toxiproxy import Toxiproxy
+from pipeline.deploy.toxiproxy import Toxiproxy, missing_proxies
 from pipeline.model import format_time
 from pipeline.topology import (
     FEED_TOPIC,
@@ -451,15 +450,7 @@ class LocalDeployment:
 
     async def _check_links(self) -> str | None:
         url = f"http://127.0.0.1:{self.ports['toxiproxy']}"
-        try:
-            async with Toxiproxy(url, timeout_s=1.0) as tp:
-                proxies = await tp.proxies()
-        except Exception as exc:
-            return f"toxiproxy API at {url}: {exc.__class__.__name__}: {exc}"
-        missing = [link.name for link in self.links() if link.name not in proxies]
-        if missing:
-            return f"proxies missing: {', '.join(missing)}"
-        return None
+        return await missing_proxies(url, [link.name for link in self.links()])
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -646,18 +637,7 @@ class LocalDeployment:
         """Give Prometheus these rule files (name -> YAML) and reload it; returns the
         rule groups Prometheus then has. A file of the same name is replaced."""
         rules_dir = self.run_dir / "prometheus" / "rules"
-        rules_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            if "/" in name or not name.endswith(".yml"):
-                raise DeployError(f"rule file name {name!r} must be a plain NAME.yml")
-            (rules_dir / name).write_text(text)
-        prometheus = self.endpoints()["prometheus"]
-        async with httpx.AsyncClient(timeout=10) as client:
-            reload = await client.post(f"{prometheus}/-/reload")
-            if reload.status_code != 200:
-                raise DeployError(f"Prometheus refused the new rules: {reload.text.strip()}")
-            groups = (await client.get(f"{prometheus}/api/v1/rules")).json()["data"]["groups"]
-        return [str(g["name"]) for g in groups]
+        return await load_rules(rules_dir, self.endpoints()["prometheus"], files)
 
     # --- process faults -----------------------------------------------------------------
 

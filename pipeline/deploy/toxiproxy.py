@@ -150,3 +150,15 @@ class Toxiproxy:
     async def reset(self) -> None:
         """Enable every proxy and remove every toxic."""
         await self._call("POST", "/reset")
+
+
+async def missing_proxies(url: str, names: list[str]) -> str | None:
+    """Why the Toxiproxy server at `url` is not serving every proxy in `names`; None when
+    it is (a stack's health check)."""
+    try:
+        async with Toxiproxy(url, timeout_s=1.0) as tp:
+            proxies = await tp.proxies()
+    except Exception as exc:
+        return f"toxiproxy API at {url}: {exc.__class__.__name__}: {exc}"
+    missing = [name for name in names if name not in proxies]
+    return f"proxies missing: {', '.join(missing)}" if missing else None

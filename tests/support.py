@@ -88,3 +88,17 @@ async def until(predicate: Callable[[], bool], timeout_s: float, what: str) -> N
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+class KafkaTwin:
+    """Records what ingest produces (an in-memory twin of its producer, for unit tests)."""
+
+    def __init__(self) -> None:
+        self.produced: list[tuple[str, bytes]] = []
+
+    def produce(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str], span: Any = None
+    ) -> None:
+        self.produced.append((topic, value))
+        if span is not None:
+            span.end()

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from support import KafkaTwin
 
 from pipeline.ingest import MAX_LINE, Ingest, IngestConfig, LineSplitter
 from pipeline.model import (
@@ -282,20 +283,6 @@ def test_the_line_splitter_loses_no_line_and_bounds_every_one(chunks: list[bytes
 
 
 # --- ingest: counted rejections, nothing valid lost ----------------------------------------
-
-
-class KafkaTwin:
-    """Records what ingest produces (an in-memory twin of the producer)."""
-
-    def __init__(self) -> None:
-        self.produced: list[tuple[str, bytes]] = []
-
-    def produce(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str], span: Any = None
-    ) -> None:
-        self.produced.append((topic, value))
-        if span is not None:
-            span.end()
 
 
 def test_ingest_forwards_every_valid_event_around_bad_packets_and_counts_each(

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from support import KafkaTwin
 
 from pipeline.config import from_mapping
 from pipeline.control import ControlConfig, Controller
@@ -42,16 +43,6 @@ BAD_CREDENTIALS: list[dict[str, str]] = [
     {"Authorization": "Bearer  x"},
     {"Authorization": TOKEN},
 ]
-
-
-class KafkaTwin:
-    def __init__(self) -> None:
-        self.produced: list[tuple[str, bytes]] = []
-
-    def produce(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str], span: Any = None
-    ) -> None:
-        self.produced.append((topic, value))
 
 
 def feed_app(tmp_path: Path) -> tuple[web.Application, Vendor]:

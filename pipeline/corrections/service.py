@@ -1,4 +1,4 @@
-"""The score-correction service: match officials correct a score over gRPC (issue 9).
+"""The score-correction service: match officials correct a score over gRPC.
 
 `pipeline/corrections/corrections.proto` is the contract. Every call needs a bearer token
 (`auth.py`): a missing or unknown one is UNAUTHENTICATED, a role too low

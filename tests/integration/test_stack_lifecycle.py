@@ -28,6 +28,7 @@ SERVICES = {
     "edge-ap-southeast",
     "edge-canary",
     "control",
+    "corrections",
 }
 
 

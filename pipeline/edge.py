@@ -215,9 +215,9 @@ class Edge:
         }
         self._snapshot_reads: dict[str, asyncio.Future[bytes | None]] = {}
         self._per_address: dict[str, int] = {}
+        """Open connections per client address (only addresses the cap applies to)."""
         self._rejection_log: dict[str, tuple[float, int]] = {}
         """Per rejection reason: when it was last logged, and how many were not logged since."""
-        """Open connections per client address (only addresses the cap applies to)."""
         self.token = read_token(config.admin_token_file) if config.admin_token_file else None
         region = config.region
         self._connections = self.metrics.gauge("gameday_sse_connections").labels(

@@ -200,6 +200,14 @@ async def measure_fanout(
     runs = []
     for fans in fan_counts:
         for server in [n for n in names if n not in skipped]:
+            limit = peers.PEERS[server].fan_limit() if server in peers.PEERS else None
+            if limit is not None and fans > limit:
+                skipped[server] = (
+                    f"not at {fans} fans: it serves them from one process, and a process "
+                    f"here may hold {limit + 100} open files"
+                )
+                progress(f"{server}: {skipped[server]}")
+                continue
             try:
                 with _serving(deployment, server, installed.get(server, {})) as (urls, pids):
                     run = await _run(

@@ -18,6 +18,7 @@ latency includes the bridge's hop; their fan-out is the peer's own CPU time.
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,17 @@ class Peer:
     name = "peer"
     connect_concurrency = CONNECT_CONCURRENCY
     """Connections each fan worker opens at a time against this peer."""
+    one_process = False
+    """Serves every fan from one process, so it can hold no more fans than a process may
+    have open files (`fan_limit()`)."""
+
+    @classmethod
+    def fan_limit(cls) -> int | None:
+        """The most fans it can hold here, or None when it spreads them over processes."""
+        if not cls.one_process:
+            return None
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return int(hard) - 100  # its own files: logs, listeners, the bridge's connection
 
     def __init__(self, work_dir: Path, redis_link: str) -> None:
         self.dir = work_dir / self.name
@@ -259,6 +271,7 @@ class Centrifugo(Peer):
     insecure mode allows it), updates are published to its HTTP API."""
 
     name = "centrifugo"
+    one_process = True
     CONNECT = '{"subs":{"{match}":{}}}'
 
     def start(self, spec: dict[str, Any], *, workers: int) -> None:

@@ -43,6 +43,7 @@ from pipeline.deploy.ports import free_ports
 from pipeline.deploy.process import (
     ProcessRef,
     exit_code,
+    kill_group,
     log_tail,
     signal_group,
     spawn,
@@ -649,7 +650,7 @@ class LocalDeployment:
         return ref
 
     async def kill(self, service: str) -> None:
-        signal_group(self._ref(service), signal.SIGKILL)
+        await asyncio.to_thread(kill_group, self._ref(service))
 
     async def pause(self, service: str) -> None:
         signal_group(self._ref(service), signal.SIGSTOP)

@@ -144,6 +144,15 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def kill_group(ref: ProcessRef, *, timeout_s: float = 5.0) -> None:
+    """SIGKILL the group `ref` leads and return once nothing of it is left, so that what
+    follows (a restart, a health check) never sees the dying process as alive."""
+    signal_group(ref, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while not _group_gone(ref) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def stop_all(refs: Sequence[ProcessRef], *, grace_s: float = 15.0) -> list[ProcessRef]:
     """SIGTERM every group, wait up to `grace_s`, then SIGKILL what is left.
 

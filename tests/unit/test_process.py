@@ -7,7 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.deploy.process import ProcessRef, exit_code, log_tail, signal_group, spawn, stop_all
+from pipeline.deploy.process import (
+    ProcessRef,
+    exit_code,
+    kill_group,
+    log_tail,
+    signal_group,
+    spawn,
+    stop_all,
+)
 
 
 def _wait_exited(ref: ProcessRef, timeout_s: float = 5.0) -> bool:
@@ -74,3 +82,18 @@ def test_log_tail_reads_the_last_lines(tmp_path: Path) -> None:
     path.write_text("".join(f"line {i}\n" for i in range(100)))
     assert log_tail(path, lines=3) == "line 97\nline 98\nline 99"
     assert "no log" in log_tail(tmp_path / "missing.log")
+
+
+def test_kill_group_returns_once_the_process_and_its_children_are_gone(tmp_path: Path) -> None:
+    """A restart right after a kill must not find the dying process still alive."""
+    ref = spawn(["bash", "-c", "sleep 60 & echo child $!; wait"], log_path=tmp_path / "k.log")
+    deadline = time.monotonic() + 5
+    while "child" not in log_tail(tmp_path / "k.log") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child = int(log_tail(tmp_path / "k.log").split()[-1])
+    child_ref = ProcessRef(child, int(Path(f"/proc/{child}/stat").read_text().split()[21]))
+
+    kill_group(ref)
+
+    assert not ref.alive()  # at once: no polling here
+    assert not child_ref.alive()

@@ -344,18 +344,25 @@ class Edge:
         match.frames.append((seq, frame))
         while len(match.frames) > self.config.replay_buffer:
             match.frames.popleft()
-        written = 0
-        for fan in list(match.fans):
+        written, limit = 0, self.config.max_client_buffer_bytes
+        # The hot loop: what _write() does, inlined (a call per fan is a tenth of the cost).
+        for fan in tuple(match.fans):
             if fan.backlog is not None:
                 fan.backlog.append((seq, frame))
-            elif fan.ws and seq > fan.last_seq:
+                continue
+            transport = fan.transport
+            if seq <= fan.last_seq or transport.is_closing():
+                continue
+            if fan.ws:
                 ws = ws or wsframe.frame(payload)
-                if self._write(fan, ws):
-                    fan.last_seq = seq
-                    written += 1
-            elif seq > fan.last_seq and self._write(fan, frame):
-                fan.last_seq = seq
-                written += 1
+                transport.write(ws)
+            else:
+                transport.write(frame)
+            if transport.get_write_buffer_size() > limit:
+                self.drop(fan, "slow_client")
+                continue
+            fan.last_seq = seq
+            written += 1
         self._frames.inc(written)
         if live:
             self._observe(payload, written, read_ns)

@@ -487,7 +487,18 @@ class LocalDeployment:
                     report("stack", "stopping what was started")
                     self._stop_recorded()
                 raise
-        return await self.status()
+        return await self._settled_status()
+
+    async def _settled_status(self, grace_s: float = 5.0) -> StackStatus:
+        """The status once every component was seen healthy. A check that fails once (a
+        reply over its 1 s timeout on a loaded machine) is asked again for up to `grace_s`
+        before `up` calls the stack unhealthy; a dead process stays unhealthy."""
+        deadline = time.monotonic() + grace_s
+        status = await self.status()
+        while not status.healthy and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            status = await self.status()
+        return status
 
     async def _settle(self, new: Mapping[str, Any], report: Progress) -> list[str]:
         """Make the running pipeline run with settings `new`: rewrite every config and

@@ -76,7 +76,7 @@ def test_a_drill_fails_naming_its_check_when_its_guard_is_switched_off(
     assignments = settings(endpoints) if callable(settings) else settings
     flags = [arg for a in assignments for arg in ("--set", a)]
     up = gameday("up", "--time-scale", "10", *flags, run_dir=stack_dir, timeout_s=180)
-    assert up.returncode == 0, up.stderr[-2000:]
+    assert up.returncode == 0, (up.stdout[-1500:], up.stderr[-1500:])
     assert "restarting with the new settings" in up.stderr
 
     out = tmp_path / "drill"

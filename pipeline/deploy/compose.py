@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -34,7 +32,7 @@ from typing import Any, Final
 
 from pipeline import env
 from pipeline.corrections.auth import make_tokens_file
-from pipeline.deploy import composefiles, configs, health
+from pipeline.deploy import composefiles, configs, health, rundir
 from pipeline.deploy.base import ServiceStatus, StackStatus
 from pipeline.deploy.components import write_file
 from pipeline.deploy.engine import ContainerState, Engine
@@ -49,7 +47,6 @@ from pipeline.topology import REDIS_MASTER_NAME, REDIS_NODES, SCORE_TOPIC, SENTI
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 COMPOSE_FILE: Final = REPO_ROOT / "compose.yaml"
-MARKER: Final = ".gameday-run"
 SENTINEL_DOWN_AFTER_MS: Final = 1000
 SENTINEL_FAILOVER_TIMEOUT_MS: Final = 4000
 SECRETS: Final = ("admin-token", "grafana-admin-password")
@@ -222,14 +219,7 @@ class ComposeDeployment:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with (self.run_dir / ".lock").open("w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DeployError(
-                    f"another gameday up/down is working on {self.run_dir}; wait for it"
-                ) from None
+        with rundir.locked(self.run_dir):
             self._state = self._read_state()
             yield
 
@@ -237,19 +227,7 @@ class ComposeDeployment:
 
     def _fresh_layout(self) -> None:
         """Empty the run directory; choose host ports; write secrets and configs."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        leftovers = [p for p in self.run_dir.iterdir() if p.name not in (".lock", MARKER)]
-        if leftovers and not (self.run_dir / MARKER).exists():
-            raise DeployError(
-                f"{self.run_dir} holds files that gameday did not make; point "
-                f"{env.RUN_DIR} at an empty or gameday-made directory"
-            )
-        for path in leftovers:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        (self.run_dir / MARKER).write_text("made by gameday up; emptied by the next fresh up\n")
+        rundir.empty(self.run_dir)
         for relative in BIND_DIRS:
             (self.run_dir / relative).mkdir(parents=True, exist_ok=True)
         self._state = {

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import functools
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import time
@@ -35,7 +33,7 @@ from typing import Any
 
 from pipeline import env
 from pipeline.corrections.auth import make_tokens_file
-from pipeline.deploy import configs, health
+from pipeline.deploy import configs, health, rundir
 from pipeline.deploy.base import ServiceStatus, StackStatus
 from pipeline.deploy.components import Component, Link, bind, write_file
 from pipeline.deploy.errors import ComponentFailed, DeployError, StackNotRunning
@@ -65,7 +63,6 @@ from pipeline.topology import (
     SENTINELS,
 )
 
-MARKER = ".gameday-run"
 SENTINEL_DOWN_AFTER_MS = 1000
 SENTINEL_FAILOVER_TIMEOUT_MS = 4000
 
@@ -149,14 +146,7 @@ class LocalDeployment:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with (self.run_dir / ".lock").open("w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise DeployError(
-                    f"another gameday up/down is working on {self.run_dir}; wait for it"
-                ) from None
+        with rundir.locked(self.run_dir):
             self._state = self._read_state()
             yield
 
@@ -177,19 +167,7 @@ class LocalDeployment:
 
     def _fresh_layout(self) -> None:
         """Empty the run directory and choose ports, a cluster id and an admin token."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        leftovers = [p for p in self.run_dir.iterdir() if p.name not in (".lock", MARKER)]
-        if leftovers and not (self.run_dir / MARKER).exists():
-            raise DeployError(
-                f"{self.run_dir} holds files that gameday did not make; point "
-                f"{env.RUN_DIR} at an empty or gameday-made directory"
-            )
-        for path in leftovers:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        (self.run_dir / MARKER).write_text("made by gameday up; emptied by the next fresh up\n")
+        rundir.empty(self.run_dir)
         (self.run_dir / "logs").mkdir()
         names = [
             "kafka",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from aiohttp import web
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -33,6 +32,7 @@ from pipeline.auth import bearer_ok, error, read_token
 from pipeline.dedupe import Deduper
 from pipeline.feed.secondary import parse_matches_xml, read_match_xml
 from pipeline.model import REASONS, InvalidEvent, MatchEvent, format_time
+from pipeline.producer import PolledProducer
 from pipeline.service import main, run_all, with_telemetry
 from pipeline.telemetry import Metrics, dumps
 
@@ -68,27 +68,12 @@ class IngestConfig:
 
 
 class KafkaOut:
-    """An idempotent producer polled by its own thread; delivery outcomes become metrics."""
+    """The pipeline's producer (pipeline.producer); delivery outcomes become metrics."""
 
     def __init__(self, bootstrap: str, metrics: Metrics) -> None:
         self.metrics = metrics
-        self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 0,
-                "message.timeout.ms": 120_000,
-            }
-        )
+        self.producer = PolledProducer(bootstrap, message_timeout_ms=120_000)
         self.failed = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.producer.poll(0.05)
 
     def produce(
         self,
@@ -111,18 +96,10 @@ class KafkaOut:
             if span is not None:
                 span.end()
 
-        self.producer.produce(
-            topic,
-            key=key,
-            value=value,
-            on_delivery=delivered,
-            headers=[(k, v.encode()) for k, v in headers.items()],
-        )
+        self.producer.produce(topic, key, value, headers, delivered)
 
     def close(self) -> None:
-        self.producer.flush(10)
-        self._stop.set()
-        self._thread.join(2)
+        self.producer.close(flush_s=10)
 
 
 class LineSplitter:

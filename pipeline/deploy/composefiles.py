@@ -182,25 +182,14 @@ def redis_conf(node: str, *, replica_of: str | None) -> str:
     """A Redis server in its container; it announces itself by its service name, so that
     Sentinel hands out `NODE:PORT`, which the pipeline maps to its Toxiproxy link."""
     port = container_ports()[node]
-    lines = [
-        "bind 0.0.0.0",
-        "protected-mode no",
-        f"port {port}",
-        "daemonize no",
-        'logfile ""',
-        f"dir {RUN_MOUNT / node}",
-        'save ""',
-        "appendonly yes",
-        "appendfsync everysec",
-        "repl-diskless-sync yes",
-        "repl-diskless-sync-delay 0",
-        "repl-timeout 10",
-        f"replica-announce-ip {node}",
-        f"replica-announce-port {port}",
-    ]
-    if replica_of is not None:
-        lines.append(f"replicaof {replica_of} {container_ports()[replica_of]}")
-    return "\n".join(lines) + "\n"
+    return configs.redis_conf(
+        port=port,
+        data_dir=RUN_MOUNT / node,
+        replica_of=None if replica_of is None else container_ports()[replica_of],
+        replica_host=replica_of or "",
+        bind="0.0.0.0",  # noqa: S104 - inside its container; not published
+        extra=["protected-mode no", f"replica-announce-ip {node}", f"replica-announce-port {port}"],
+    )
 
 
 def sentinel_conf(name: str, *, down_after_ms: int, failover_timeout_ms: int) -> str:

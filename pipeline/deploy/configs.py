@@ -84,9 +84,19 @@ rules:
 """
 
 
-def redis_conf(*, port: int, data_dir: Path, replica_of: int | None) -> str:
+def redis_conf(
+    *,
+    port: int,
+    data_dir: Path,
+    replica_of: int | None,
+    replica_host: str = "127.0.0.1",
+    bind: str = "127.0.0.1",
+    extra: Sequence[str] = (),
+) -> str:
+    """A Redis server (a replica of `replica_host`:`replica_of` when that is given);
+    `extra` lines go at the end (a container's: how it announces itself)."""
     lines = [
-        "bind 127.0.0.1",
+        f"bind {bind}",
         f"port {port}",
         "daemonize no",
         'logfile ""',
@@ -97,9 +107,10 @@ def redis_conf(*, port: int, data_dir: Path, replica_of: int | None) -> str:
         "repl-diskless-sync yes",
         "repl-diskless-sync-delay 0",
         "repl-timeout 10",
+        *extra,
     ]
     if replica_of is not None:
-        lines.append(f"replicaof 127.0.0.1 {replica_of}")
+        lines.append(f"replicaof {replica_host} {replica_of}")
     return "\n".join(lines) + "\n"
 
 

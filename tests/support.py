@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -102,3 +103,13 @@ class KafkaTwin:
         self.produced.append((topic, value))
         if span is not None:
             span.end()
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples (Prometheus text) whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        found = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if found and all(f'{k}="{v}"' in found.group(1) for k, v in labels.items()):
+            total += float(found.group(2))
+    return total

@@ -9,7 +9,6 @@ import asyncio
 import ipaddress
 import json
 import os
-import re
 import stat
 import uuid
 from dataclasses import replace
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from support import gameday, post, stack_pids, token, until
+from support import gameday, metric_sum, post, stack_pids, token, until
 
 from chaos.delivery import check_delivery
 from chaos.fans import Fan, watch
@@ -35,19 +34,9 @@ OTHER = "127.0.0.2"
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 
-def metric(text: str, name: str, **labels: str) -> float:
-    """The sum of a metric's samples whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        found = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if found and all(f'{k}="{v}"' in found.group(1) for k, v in labels.items()):
-            total += float(found.group(2))
-    return total
-
-
 def five_xx(text: str) -> float:
     return sum(
-        metric(text, "gameday_http_requests_total", status=str(status))
+        metric_sum(text, "gameday_http_requests_total", status=str(status))
         for status in range(500, 512)
     )
 
@@ -277,20 +266,20 @@ def test_hostile_packets_and_clients_are_refused_and_counted_while_every_valid_e
     for _packet, reason in hostile:
         expected[reason] = expected.get(reason, 0) + 1
     for reason, count in expected.items():
-        delta = metric(after[ingest_url], "gameday_ingest_rejected_total", reason=reason) - metric(
-            before[ingest_url], "gameday_ingest_rejected_total", reason=reason
-        )
+        delta = metric_sum(
+            after[ingest_url], "gameday_ingest_rejected_total", reason=reason
+        ) - metric_sum(before[ingest_url], "gameday_ingest_rejected_total", reason=reason)
         assert delta == count, reason
-    stale = metric(after[scorekeeper_url], "gameday_scorekeeper_rejected_total", reason="stale")
+    stale = metric_sum(after[scorekeeper_url], "gameday_scorekeeper_rejected_total", reason="stale")
     assert (
         stale
-        - metric(before[scorekeeper_url], "gameday_scorekeeper_rejected_total", reason="stale")
+        - metric_sum(before[scorekeeper_url], "gameday_scorekeeper_rejected_total", reason="stale")
         >= 1
     )  # the seq regression
     for reason, answers in attack.answers.items():
         name = "header_timeout" if reason == "slowloris" else reason
         name = "per_address_cap" if reason == "crowd" else name
-        delta = metric(after[edge], "gameday_edge_rejected_total", reason=name) - metric(
+        delta = metric_sum(after[edge], "gameday_edge_rejected_total", reason=name) - metric_sum(
             before[edge], "gameday_edge_rejected_total", reason=name
         )
         assert delta >= len(answers), reason  # >=: other tests may share the stack

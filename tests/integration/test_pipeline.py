@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from support import post, token, until
+from support import metric_sum, post, token, until
 
 from chaos.delivery import check_delivery
 from chaos.fans import Fan, FanHistory, watch
@@ -163,15 +162,6 @@ def test_a_reconnect_with_last_event_id_gets_exactly_what_it_missed(
     assert after.resumed_with_last_event_id == 1
 
 
-def _counter(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        found = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if found and all(f'{k}="{v}"' in found.group(1) for k, v in labels.items()):
-            total += float(found.group(2))
-    return total
-
-
 def test_malformed_packets_are_rejected_with_a_reason_and_counted_while_valid_ones_flow(
     endpoints: dict[str, Any],
     status: dict[str, Any],
@@ -202,7 +192,7 @@ def test_malformed_packets_are_rejected_with_a_reason_and_counted_while_valid_on
 
     after = httpx.get(metrics_url, timeout=5).text
     for reason in bad:
-        rejected = _counter(after, "gameday_ingest_rejected_total", reason=reason) - _counter(
+        rejected = metric_sum(after, "gameday_ingest_rejected_total", reason=reason) - metric_sum(
             before, "gameday_ingest_rejected_total", reason=reason
         )
         assert rejected == 1, reason
@@ -305,7 +295,7 @@ def test_an_event_the_stream_never_delivered_is_filled_from_the_vendors_replay(
 
     assert check_delivery(histories, source).ok
     after = httpx.get(keeper, timeout=5).text
-    filled = _counter(after, "gameday_scorekeeper_gap_fills_total", result="gap") - _counter(
+    filled = metric_sum(after, "gameday_scorekeeper_gap_fills_total", result="gap") - metric_sum(
         before, "gameday_scorekeeper_gap_fills_total", result="gap"
     )
     assert filled >= 1
@@ -336,4 +326,4 @@ def test_the_reconciler_repairs_a_score_state_that_drifted_in_redis(
             time.sleep(0.1)
     keeper = status["services"]["scorekeeper"]["url"] + "/metrics"
     text = httpx.get(keeper, timeout=5).text
-    assert _counter(text, "gameday_reconcile_corrections_total", kind="state_drift") >= 1
+    assert metric_sum(text, "gameday_reconcile_corrections_total", kind="state_drift") >= 1
